@@ -1,0 +1,28 @@
+# The two commands a user needs: `make run` and `make test`. Both set up .venv first.
+# Override the interpreter with: make setup PYTHON=/path/to/python3.10
+SHELL := /bin/bash
+export PYTHON
+VENV := .venv
+ENV := TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=1
+
+.PHONY: setup run test test-fast lock clean
+
+setup:
+	@./scripts/ensure-venv.sh
+
+run: setup
+	$(ENV) $(VENV)/bin/electra-tfx run --checkpoint auto $(ARGS)
+
+test: setup
+	$(ENV) $(VENV)/bin/python -m pytest -v $(PYTEST_ARGS)
+
+test-fast: setup
+	$(ENV) $(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Regenerates requirements.lock from pyproject.toml (see README, "Updating the lock").
+lock: setup
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.10 \
+	  --python-platform x86_64-unknown-linux-gnu --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,199 @@
+"""Typed configuration of an electra-tfx run, with the defaults `make run` uses.
+
+Every field can be set from the command line with `--set section.field=value`
+(or `--set field=value` for top-level fields); the dedicated flags of
+`electra-tfx run` are shortcuts for the most common ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from typing import Any, Dict, List, Optional
+
+PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
+# The embedded default data set: real sentiment sentences (CC BY 4.0, see data/README.md).
+DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "data", "sentiment_sentences")
+DEFAULT_HUB_CHECKPOINT = "google/electra-small-discriminator"
+
+
+@dataclasses.dataclass
+class DataConfig:
+    train: str = DEFAULT_DATA
+    eval: Optional[str] = None
+    text_column: str = "text"
+    label_column: str = "label"
+    # Held out for evaluation by a deterministic hash split when `eval` is not given.
+    eval_percent: int = 20
+    # A curated schema (schema.pbtxt) for ImportSchemaGen; None infers one with SchemaGen.
+    schema: Optional[str] = None
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    # A hub id, a local HuggingFace-format directory, or "auto" (hub default, else a
+    # small ELECTRA built from scratch on the training text).
+    checkpoint: str = DEFAULT_HUB_CHECKPOINT
+    max_seq_length: int = 128
+    # Used only by the scratch fallback of --checkpoint auto.
+    scratch_vocab_size: int = 8000
+    scratch_hidden_size: int = 128
+    scratch_num_layers: int = 2
+    scratch_num_heads: int = 2
+    scratch_intermediate_size: int = 512
+    hub_timeout_seconds: float = 10.0
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    # ELECTRA's layer-wise learning-rate decay: layer l of L gets lr * decay**(L + 1 - l).
+    layer_decay: float = 0.8
+    clip_norm: float = 1.0
+    # Sequence lengths at which batches are cut; each batch pads to its longest example.
+    bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
+    use_xla: bool = False
+    seed: int = 42
+    # Caps the number of steps per epoch (None: the whole training split); for smoke runs.
+    steps_per_epoch: Optional[int] = None
+    eval_batch_size: int = 64
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    # Absolute bar on accuracy; None means "better than the majority-class rate".
+    min_accuracy: Optional[float] = None
+    # A candidate may not lose more than this much accuracy against the last blessed model.
+    max_accuracy_drop: float = 0.01
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    pipeline_name: str = "electra-tfx"
+    model_name: str = "electra_classifier"
+    task: str = "text-classification"
+    # None means runs/<pipeline_name>.
+    output: Optional[str] = None
+    enable_cache: bool = True
+    beam_args: List[str] = dataclasses.field(
+        default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+    @property
+    def output_dir(self) -> str:
+        return os.path.abspath(self.output or os.path.join("runs", self.pipeline_name))
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        return os.path.join(self.output_dir, "serving", self.model_name)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used, with the field it belongs to."""
+
+
+def _coerce(raw: str, annotation: Any, key: str) -> Any:
+    """Parses a command-line string into the type a dataclass field declares."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, {**typing.__dict__, **globals()})  # noqa: S307 (our own annotations)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union and type(None) in args:
+        if raw.lower() in ("none", "null", ""):
+            return None
+        (annotation,) = [a for a in args if a is not type(None)]
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+    try:
+        if annotation is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if annotation in (int, float, str):
+            return annotation(raw)
+        if origin in (list, List):
+            (item,) = args
+            if raw.startswith("["):
+                return [item(v) for v in json.loads(raw)]
+            return [item(v) for v in raw.split(",") if v != ""]
+    except ValueError as e:
+        raise ConfigError(f"--set {key}={raw}: expected {annotation.__name__ if hasattr(annotation, '__name__') else annotation}") from e
+    raise ConfigError(f"--set {key}: unsupported field type {annotation}")
+
+
+def set_field(config: Any, key: str, raw: str) -> None:
+    """Sets `key` (dotted, e.g. `train.epochs`) from a string, checking the name and type.
+
+    A bare name (`epochs`) is accepted when exactly one section has such a field.
+    """
+    parts = key.split(".")
+    if len(parts) == 1:
+        owners = [config] if parts[0] in _field_types(config) else []
+        owners += [getattr(config, f.name) for f in dataclasses.fields(config)
+                   if dataclasses.is_dataclass(getattr(config, f.name))
+                   and parts[0] in _field_types(getattr(config, f.name))]
+        if len(owners) != 1:
+            raise ConfigError(f"--set {key}: {'ambiguous' if owners else 'unknown'} field; "
+                              f"known fields: {', '.join(all_field_names(config))}")
+        target, name = owners[0], parts[0]
+    else:
+        target = config
+        for part in parts[:-1]:
+            if part not in _field_types(target) or not dataclasses.is_dataclass(getattr(target, part)):
+                raise ConfigError(f"--set {key}: unknown section {part!r}; "
+                                  f"known fields: {', '.join(all_field_names(config))}")
+            target = getattr(target, part)
+        name = parts[-1]
+        if name not in _field_types(target):
+            raise ConfigError(f"--set {key}: unknown field; known fields: "
+                              f"{', '.join(all_field_names(config))}")
+    setattr(target, name, _coerce(raw, _field_types(target)[name], key))
+
+
+def _field_types(obj: Any) -> Dict[str, Any]:
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
+
+
+def all_field_names(config: Any, prefix: str = "") -> List[str]:
+    names = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            names += all_field_names(value, prefix + f.name + ".")
+        else:
+            names.append(prefix + f.name)
+    return names
+
+
+def from_dict(d: Dict[str, Any]) -> PipelineConfig:
+    """Rebuilds a config from `to_dict()` output (used by run_fn and preprocessing_fn)."""
+    sections = {f.name: f.type for f in dataclasses.fields(PipelineConfig)}
+    kwargs = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            cls = typing.get_type_hints(PipelineConfig)[key]
+            kwargs[key] = cls(**value)
+        elif key in sections:
+            kwargs[key] = value
+    return PipelineConfig(**kwargs)
