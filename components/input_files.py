@@ -1,0 +1,278 @@
+"""Which files `--train` and `--eval` name, and how to hand them to TextExampleGen.
+
+A path is a file, a glob (`data/*.csv`, `gs://bucket/x/part-*`) or a folder (every file
+in it with a recognised extension; README.md and the like are ignored). Recognised:
+
+    .csv  .tsv                     CSV with a header row (.tsv: tab-separated)
+    .jsonl  .json                  JSON Lines, one object per line
+    .tfrecord  .tfrecords          TFRecord of tf.train.Example
+    any of the above + .gz         gzip-compressed (e.g. data.jsonl.gz, data.tfrecord.gz)
+
+`resolve_inputs` turns the two paths into the `input_base`, `input_config` and
+`output_config` of the component, checking up front that every path matches readable files.
+Paths go through tf.io.gfile, so gs:// and the other TensorFlow file systems work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import posixpath
+import re
+from typing import List, NamedTuple, Optional, Sequence, Tuple
+
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+
+# Extension (lower case, without .gz) -> format.
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".tfrecord": "tfrecord",
+    ".tfrecords": "tfrecord",
+}
+RECOGNISED_EXTENSIONS = tuple(sorted(FORMATS)) + tuple(sorted(e + ".gz" for e in FORMATS))
+
+SINGLE_SPLIT = "single_split"
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_MAX_LISTED = 10
+
+
+class InputError(ValueError):
+    """A --train/--eval path that names no usable input file."""
+
+
+class FileKind(NamedTuple):
+    format: str  # "csv", "tsv", "jsonl" or "tfrecord"
+    compressed: bool  # gzip
+
+
+def file_kind(path: str) -> Optional[FileKind]:
+    """The format of `path` from its extension, or None when the extension is not recognised."""
+    name = posixpath.basename(path.rstrip("/")).lower()
+    compressed = name.endswith(".gz")
+    if compressed:
+        name = name[: -len(".gz")]
+    fmt = FORMATS.get(os.path.splitext(name)[1])
+    return FileKind(fmt, compressed) if fmt else None
+
+
+def list_input_files(pattern: str) -> List[str]:
+    """Files matching the glob `pattern` that have a recognised extension, sorted.
+
+    Raises InputError when there are none (naming the pattern and what it does match).
+    """
+    matches = tf.io.gfile.glob(pattern)
+    files = sorted(m for m in matches if file_kind(m) and not tf.io.gfile.isdir(m))
+    if not files:
+        if matches:
+            raise InputError(
+                f"{pattern} matches no file with a recognised extension "
+                f"({', '.join(RECOGNISED_EXTENSIONS)}); it matches: {_names(matches)}")
+        raise InputError(f"{pattern} matches no file. {_what_exists(_literal_prefix_dir(pattern))}")
+    return files
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What to pass to TextExampleGen (and the files that were found, for logging)."""
+
+    input_base: str
+    input_config: example_gen_pb2.Input
+    # Hash split train:eval when no eval path was given; empty (splits come from the input)
+    # otherwise.
+    output_config: example_gen_pb2.Output
+    train_files: Tuple[str, ...]
+    eval_files: Tuple[str, ...] = ()
+
+
+def resolve_inputs(train: str, eval: Optional[str] = None,  # noqa: A002  (the flag's name)
+                   eval_percent: int = 20) -> InputSpec:
+    """Resolves `--train` and optional `--eval` paths into TextExampleGen arguments.
+
+    Without `eval`, one input split "single_split" is split by a deterministic hash of each
+    example into train:eval = (100 - eval_percent):eval_percent. With `eval`, the input has
+    the splits "train" and "eval", with patterns relative to their common directory.
+    """
+    if not train:
+        raise InputError("no --train path given")
+    train_dir, train_pattern, train_files = _resolve_one(train, "--train")
+    if not eval:
+        if not isinstance(eval_percent, int) or isinstance(eval_percent, bool) \
+                or not 0 < eval_percent < 100:
+            raise ValueError(f"eval_percent must be an integer from 1 to 99, got {eval_percent!r}")
+        divisor = math.gcd(100 - eval_percent, eval_percent)
+        return InputSpec(
+            input_base=train_dir,
+            input_config=example_gen_pb2.Input(splits=[
+                example_gen_pb2.Input.Split(name=SINGLE_SPLIT, pattern=train_pattern)]),
+            output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+                example_gen_pb2.SplitConfig.Split(
+                    name=TRAIN_SPLIT, hash_buckets=(100 - eval_percent) // divisor),
+                example_gen_pb2.SplitConfig.Split(
+                    name=EVAL_SPLIT, hash_buckets=eval_percent // divisor),
+            ])),
+            train_files=tuple(train_files))
+
+    eval_dir, eval_pattern, eval_files = _resolve_one(eval, "--eval")
+    shared = sorted(set(train_files) & set(eval_files))
+    if shared:
+        raise InputError(
+            f"--train {train} and --eval {eval} both match {_names(shared)}; "
+            "a file can be in only one of them")
+    base = _common_dir(train_dir, eval_dir)
+    if base is None:
+        raise InputError(f"--train {train} and --eval {eval} must be on the same file system")
+    return InputSpec(
+        input_base=base,
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(
+                name=TRAIN_SPLIT, pattern=_relative_pattern(base, train_dir, train_pattern)),
+            example_gen_pb2.Input.Split(
+                name=EVAL_SPLIT, pattern=_relative_pattern(base, eval_dir, eval_pattern)),
+        ]),
+        output_config=example_gen_pb2.Output(),
+        train_files=tuple(train_files),
+        eval_files=tuple(eval_files))
+
+
+def _resolve_one(path: str, flag: str) -> Tuple[str, str, List[str]]:
+    """(directory, glob pattern relative to it, matched files) for one user path."""
+    try:
+        return _resolve_path(_absolute(path), flag)
+    except tf.errors.OpError as e:  # e.g. no access to a gs:// bucket
+        raise InputError(f"{flag} {path} cannot be read: {e.message}") from None
+
+
+def _resolve_path(path: str, flag: str) -> Tuple[str, str, List[str]]:
+    if tf.io.gfile.isdir(path):
+        directory = path.rstrip("/") if path.rstrip("/") else path
+        entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(directory))
+        files = [posixpath.join(directory, e) for e in entries if file_kind(e)]
+        files = [f for f in files if not tf.io.gfile.isdir(f)]
+        if not files:
+            listing = _names(entries) if entries else "nothing (it is empty)"
+            raise InputError(
+                f"{flag} folder {path} holds no file with a recognised extension "
+                f"({', '.join(RECOGNISED_EXTENSIONS)}); it holds: {listing}")
+        return _literal_base(directory, "*") + (files,)
+
+    if tf.io.gfile.exists(path):
+        if not file_kind(path):
+            raise InputError(
+                f"{flag} file {path} has an unrecognised extension; expected one of "
+                f"{', '.join(RECOGNISED_EXTENSIONS)}")
+        directory, name = posixpath.split(path)
+        return _literal_base(directory, _escape_glob(name)) + ([path],)
+
+    if _GLOB_CHARS.search(_strip_scheme(path)[1]):
+        directory = _literal_prefix_dir(path)
+        pattern = _relative(directory, path)
+        try:
+            files = list_input_files(path)
+        except InputError as e:
+            raise InputError(f"{flag} {e}") from None
+        return directory, pattern, files
+
+    raise InputError(f"{flag} {path} does not exist. {_what_exists(posixpath.dirname(path))}")
+
+
+def _literal_base(directory: str, pattern: str) -> Tuple[str, str]:
+    """Moves any part of `directory` holding glob characters (escaped) into `pattern`, as
+    TFX globs `os.path.join(input_base, pattern)`."""
+    scheme, rest = _strip_scheme(directory)
+    parts = rest.split("/")
+    for i, part in enumerate(parts):
+        if _GLOB_CHARS.search(part):
+            base = "/".join(parts[:i]) or ("/" if rest.startswith("/") else "")
+            return scheme + base, posixpath.join(_escape_glob_path("/".join(parts[i:])), pattern)
+    return directory, pattern
+
+
+def _strip_scheme(path: str) -> Tuple[str, str]:
+    match = _SCHEME.match(path)
+    return (match.group(0), path[match.end():]) if match else ("", path)
+
+
+def _absolute(path: str) -> str:
+    return path if _SCHEME.match(path) else os.path.abspath(os.path.expanduser(path))
+
+
+def _literal_prefix_dir(pattern: str) -> str:
+    """The longest directory at the start of `pattern` that holds no glob character."""
+    scheme, rest = _strip_scheme(pattern)
+    parts = rest.split("/")
+    literal = []
+    for part in parts[:-1]:
+        if _GLOB_CHARS.search(part):
+            break
+        literal.append(part)
+    directory = "/".join(literal)
+    if not directory and rest.startswith("/"):
+        directory = "/"
+    return scheme + directory
+
+
+def _relative(directory: str, path: str) -> str:
+    return path[len(directory):].lstrip("/")
+
+
+def _relative_pattern(base: str, directory: str, pattern: str) -> str:
+    sub = _relative(base, directory)
+    return posixpath.join(_escape_glob_path(sub), pattern) if sub else pattern
+
+
+def _common_dir(a: str, b: str) -> Optional[str]:
+    scheme_a, rest_a = _strip_scheme(a)
+    scheme_b, rest_b = _strip_scheme(b)
+    if scheme_a != scheme_b:
+        return None
+    parts_a, parts_b = rest_a.rstrip("/").split("/"), rest_b.rstrip("/").split("/")
+    common = []
+    for x, y in zip(parts_a, parts_b):
+        if x != y:
+            break
+        common.append(x)
+    directory = "/".join(common)
+    if not directory and rest_a.startswith("/"):
+        directory = "/"
+    if scheme_a and not directory:
+        return None  # different buckets
+    return scheme_a + directory
+
+
+def _escape_glob(name: str) -> str:
+    """`name` as a glob that matches only itself."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _escape_glob_path(path: str) -> str:
+    return "/".join(_escape_glob(part) for part in path.split("/"))
+
+
+def _names(paths: Sequence[str]) -> str:
+    names = [posixpath.basename(p.rstrip("/")) or p for p in paths]
+    shown = ", ".join(names[:_MAX_LISTED])
+    if len(names) > _MAX_LISTED:
+        shown += f", ... ({len(names)} in all)"
+    return shown
+
+
+def _what_exists(directory: str) -> str:
+    if not directory:
+        return ""
+    try:
+        if not tf.io.gfile.isdir(directory):
+            return f"Its folder {directory} does not exist either."
+        entries = sorted(tf.io.gfile.listdir(directory))
+    except tf.errors.OpError:
+        return ""
+    if not entries:
+        return f"{directory} is empty."
+    return f"{directory} holds: {_names(entries)}"
