@@ -16,6 +16,9 @@ PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
 # The embedded default data set: real sentiment sentences (CC BY 4.0, see data/README.md).
 DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "data", "sentiment_sentences")
 DEFAULT_HUB_CHECKPOINT = "google/electra-small-discriminator"
+# ELECTRA's fine-tuning defaults (google-research/electra, ELECTRA-Small/Base).
+PRETRAINED_LEARNING_RATE = 1e-4
+PRETRAINED_LAYER_DECAY = 0.8
 
 
 @dataclasses.dataclass
@@ -42,6 +45,7 @@ class ModelConfig:
     scratch_num_layers: int = 2
     scratch_num_heads: int = 2
     scratch_intermediate_size: int = 512
+    scratch_learning_rate: float = 1e-3
     hub_timeout_seconds: float = 10.0
 
 
@@ -49,11 +53,15 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 3
     batch_size: int = 32
-    learning_rate: float = 1e-4
+    # None: PRETRAINED_LEARNING_RATE, or model.scratch_learning_rate when the checkpoint
+    # was built from scratch (random weights need a much larger rate).
+    learning_rate: Optional[float] = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    # ELECTRA's layer-wise learning-rate decay: layer l of L gets lr * decay**(L + 1 - l).
-    layer_decay: float = 0.8
+    # ELECTRA's layer-wise learning-rate decay: the head learns at lr, encoder layer l of L
+    # at lr * decay**(L + 1 - l), the embeddings at lr * decay**(L + 2).
+    # None: PRETRAINED_LAYER_DECAY, or 1.0 for a scratch checkpoint (nothing to preserve).
+    layer_decay: Optional[float] = None
     clip_norm: float = 1.0
     # Sequence lengths at which batches are cut; each batch pads to its longest example.
     bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
@@ -104,6 +112,18 @@ class PipelineConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def with_training_defaults(config: "PipelineConfig", checkpoint_source: str) -> "PipelineConfig":
+    """A copy whose unset learning rate and layer decay suit the resolved checkpoint."""
+    resolved = from_dict(config.to_dict())
+    scratch = checkpoint_source == "scratch"
+    if resolved.train.learning_rate is None:
+        resolved.train.learning_rate = (resolved.model.scratch_learning_rate if scratch
+                                        else PRETRAINED_LEARNING_RATE)
+    if resolved.train.layer_decay is None:
+        resolved.train.layer_decay = 1.0 if scratch else PRETRAINED_LAYER_DECAY
+    return resolved
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,212 @@
+"""Reads what a run did back from ML Metadata: component states and times, data counts,
+anomalies, evaluation metrics, the blessing decision and the pushed version."""
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_STATES = {
+    metadata_store_pb2.Execution.COMPLETE: "ran",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.NEW: "new",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+
+
+@dataclasses.dataclass
+class ComponentRun:
+    name: str
+    state: str
+    seconds: float
+
+
+@dataclasses.dataclass
+class RunRecord:
+    run_id: str
+    components: List[ComponentRun]
+    split_counts: Dict[str, int]
+    anomalies_found: int
+    # metric name -> value, for the candidate and for the baseline it was compared with.
+    candidate_metrics: Dict[str, float]
+    baseline_metrics: Dict[str, float]
+    blessed: Optional[bool]
+    failed_checks: List[str]
+    pushed_path: Optional[str]
+    evaluation_uri: Optional[str] = None
+    model_uri: Optional[str] = None
+
+    def state_of(self, component: str) -> Optional[str]:
+        for c in self.components:
+            if c.name == component:
+                return c.state
+        return None
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def run_ids(store) -> List[str]:
+    """Pipeline run ids, oldest first."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    return [c.name for c in sorted(runs, key=lambda c: (c.create_time_since_epoch, c.name))]
+
+
+def _node_name(store, execution_id: int) -> str:
+    for ctx in store.get_contexts_by_execution(execution_id):
+        if ctx.type == "node" or store.get_context_types_by_id([ctx.type_id])[0].name == "node":
+            return ctx.name.split(".", 1)[-1]
+    return str(execution_id)
+
+
+def _outputs(store, execution_id: int) -> List[metadata_store_pb2.Artifact]:
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [e.artifact_id for e in events if e.type in (metadata_store_pb2.Event.OUTPUT,
+                                                       metadata_store_pb2.Event.DECLARED_OUTPUT)]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def _inputs(store, execution_id: int) -> List[metadata_store_pb2.Artifact]:
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.INPUT]
+    return store.get_artifacts_by_id(ids) if ids else []
+
+
+def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
+    store = open_store(metadata_path)
+    ids = run_ids(store)
+    if not ids:
+        raise LookupError(f"no runs recorded in {metadata_path}")
+    run_id = run_id or ids[-1]
+    ctx = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if ctx is None:
+        raise LookupError(f"no run {run_id!r} in {metadata_path}; runs: {', '.join(ids)}")
+    executions = sorted(store.get_executions_by_context(ctx.id),
+                        key=lambda e: (e.create_time_since_epoch, e.id))
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+
+    record = RunRecord(run_id=run_id, components=[], split_counts={}, anomalies_found=0,
+                       candidate_metrics={}, baseline_metrics={}, blessed=None,
+                       failed_checks=[], pushed_path=None)
+    for execution in executions:
+        name = _node_name(store, execution.id)
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        record.components.append(ComponentRun(name, _STATES.get(execution.last_known_state, "?"),
+                                              seconds))
+        for artifact in _outputs(store, execution.id):
+            kind = type_names.get(artifact.type_id)
+            if kind == "ExampleStatistics":
+                record.split_counts.update(_split_counts(artifact.uri))
+            elif kind == "ExampleAnomalies":
+                record.anomalies_found += _count_anomalies(artifact.uri)
+            elif kind == "ModelEvaluation":
+                record.evaluation_uri = artifact.uri
+                record.candidate_metrics, record.baseline_metrics = _metrics(artifact.uri)
+                record.failed_checks = _failed_checks(artifact.uri)
+            elif kind == "ModelBlessing":
+                blessed = artifact.custom_properties.get("blessed")
+                if blessed is not None:
+                    record.blessed = bool(blessed.int_value)
+            elif kind == "PushedModel":
+                pushed = artifact.custom_properties.get("pushed")
+                if pushed is not None and pushed.int_value:
+                    record.pushed_path = artifact.custom_properties["pushed_destination"].string_value
+            elif kind == "Model":
+                record.model_uri = artifact.uri
+    return record
+
+
+def _split_counts(statistics_uri: str) -> Dict[str, int]:
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+    counts = {}
+    for split_dir in tf.io.gfile.glob(os.path.join(statistics_uri, "Split-*")):
+        path = os.path.join(split_dir, "FeatureStats.pb")
+        if tf.io.gfile.exists(path):
+            stats = statistics_pb2.DatasetFeatureStatisticsList()
+            stats.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
+            counts[os.path.basename(split_dir)[len("Split-"):]] = sum(
+                d.num_examples for d in stats.datasets)
+    return counts
+
+
+def _count_anomalies(anomalies_uri: str) -> int:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    total = 0
+    for path in tf.io.gfile.glob(os.path.join(anomalies_uri, "Split-*", "SchemaDiff.pb")):
+        proto = anomalies_pb2.Anomalies()
+        proto.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
+        total += len(proto.anomaly_info) + int(proto.HasField("dataset_anomaly_info"))
+    return total
+
+
+def _metric_name(key) -> str:
+    name = key.name
+    if key.HasField("sub_key"):
+        sub = key.sub_key
+        if sub.HasField("class_id"):
+            name += f"/class_{sub.class_id.value}"
+        elif sub.HasField("top_k"):
+            name += f"/top_{sub.top_k.value}"
+    return name
+
+
+def _metrics(evaluation_uri: str):
+    """Overall-slice scalar metrics of the candidate and the baseline."""
+    import tensorflow_model_analysis as tfma
+    candidate, baseline = {}, {}
+    try:
+        for metrics in tfma.load_metrics(evaluation_uri):
+            if metrics.slice_key.single_slice_keys:
+                continue
+            for kv in metrics.metric_keys_and_values:
+                if kv.key.is_diff or not kv.value.HasField("double_value"):
+                    continue
+                # TFX's Evaluator names the models "candidate" and "baseline".
+                target = baseline if kv.key.model_name == "baseline" else candidate
+                target[_metric_name(kv.key)] = kv.value.double_value.value
+    except Exception:  # noqa: BLE001 — a summary must not fail the run it describes
+        pass
+    return candidate, baseline
+
+
+def _failed_checks(evaluation_uri: str) -> List[str]:
+    import tensorflow_model_analysis as tfma
+    try:
+        result = tfma.load_validation_result(evaluation_uri)
+    except Exception:  # noqa: BLE001
+        return []
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            failures.append(_describe_failure(failure))
+    if result.missing_thresholds:
+        failures.append("a metric with a threshold is missing from the evaluation")
+    return failures
+
+
+def _describe_failure(failure) -> str:
+    """E.g. 'accuracy 0.4035 is below the bar 0.5' or '... dropped 0.03 (allowed 0.01)'."""
+    name = _metric_name(failure.metric_key)
+    if failure.metric_key.is_diff:
+        name += " change vs the last blessed model"
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if threshold.HasField("value_threshold"):
+        bound = threshold.value_threshold
+        if bound.HasField("lower_bound"):
+            return f"{name} {value:.4g} is not above the bar {bound.lower_bound.value:.4g}"
+        if bound.HasField("upper_bound"):
+            return f"{name} {value:.4g} is above the limit {bound.upper_bound.value:.4g}"
+    if threshold.HasField("change_threshold"):
+        change = threshold.change_threshold
+        return (f"{name} {value:+.4g} is beyond the allowed change "
+                f"{change.absolute.value:+.4g}")
+    return f"{name} {value:.4g}: {failure.message or 'threshold failed'}"

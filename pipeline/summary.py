@@ -1,0 +1,65 @@
+"""The one-paragraph run summary printed at the end of `electra-tfx run`."""
+from typing import Dict
+
+import pipeline_config
+from pipeline.run_record import RunRecord
+
+# Metrics shown in the summary, in this order, when the evaluation has them.
+_HEADLINE_METRICS = ("sparse_categorical_accuracy", "auc/class_1", "example_count")
+_LABELS = {"sparse_categorical_accuracy": "accuracy", "auc/class_1": "AUC",
+           "example_count": "examples"}
+
+
+def _fmt_metrics(metrics: Dict[str, float]) -> str:
+    shown = [f"{_LABELS.get(k, k)} {metrics[k]:.4g}" for k in _HEADLINE_METRICS if k in metrics]
+    return ", ".join(shown) if shown else "no metrics"
+
+
+def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, checkpoint, scan,
+                   seconds: float) -> str:
+    parts = []
+    counts = ", ".join(f"{n:,} {split}" for split, n in sorted(record.split_counts.items()))
+    labels = ", ".join(f"{label!r}: {n:,}" for label, n in sorted(scan.label_counts.items()))
+    parts.append(f"Run {record.run_id} ({cfg.task}) finished in {seconds:.0f} s. "
+                 f"Data: {counts or 'no statistics'} examples (training labels {labels}); "
+                 f"{record.anomalies_found} anomal{'y' if record.anomalies_found == 1 else 'ies'}.")
+    source = {"hub": "from the hub", "local": "local directory",
+              "scratch": "built from scratch"}.get(checkpoint.source, checkpoint.source)
+    parts.append(f"Checkpoint: {checkpoint.requested} ({source}: {checkpoint.path}).")
+    if checkpoint.warning:
+        parts.append(checkpoint.warning)
+    parts.append(f"Candidate: {_fmt_metrics(record.candidate_metrics)}.")
+    if record.baseline_metrics:
+        parts.append(f"Baseline (last blessed model): {_fmt_metrics(record.baseline_metrics)}.")
+    else:
+        parts.append("Baseline: none yet (no blessed model before this run), "
+                     "so only the absolute threshold applied.")
+    if record.blessed is None:
+        parts.append("Not evaluated: the run stopped before the Evaluator.")
+    elif record.blessed:
+        parts.append("BLESSED: every threshold passed "
+                     f"({_threshold_text(cfg, record)}).")
+    else:
+        parts.append("NOT BLESSED: " + ("; ".join(record.failed_checks) or "a threshold failed")
+                     + f" ({_threshold_text(cfg, record)}).")
+    if record.pushed_path:
+        parts.append(f"Pushed to {record.pushed_path}.")
+    else:
+        parts.append("Nothing pushed.")
+    timing = ", ".join(f"{c.name} {c.seconds:.1f}s{' (cached)' if c.state == 'cached' else ''}"
+                       + ("" if c.state in ("ran", "cached") else f" ({c.state})")
+                       for c in record.components)
+    parts.append(f"Component times: {timing}.")
+    return " ".join(parts)
+
+
+def _threshold_text(cfg, record: RunRecord) -> str:
+    rules = []
+    if cfg.eval.min_accuracy is None:
+        rules.append("accuracy must beat the majority-class rate")
+    else:
+        rules.append(f"accuracy must be at least {cfg.eval.min_accuracy}")
+    if record.baseline_metrics:
+        rules.append(f"and may not drop more than {cfg.eval.max_accuracy_drop} "
+                     "below the last blessed model")
+    return " ".join(rules)

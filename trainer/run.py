@@ -1,0 +1,71 @@
+"""The Trainer step: fine-tunes the task's ELECTRA model and exports the serving SavedModel.
+
+TFX's Trainer calls `run_fn` by its dotted path (`trainer.run.run_fn`).
+"""
+import json
+import logging
+import os
+
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (TF Text ops for the transform graph)
+import tensorflow_transform as tft
+import tf_keras
+
+from trainer import data
+from trainer import model as model_lib
+from trainer import optimization
+from trainer import tasks
+from trainer.run_context import RunContext
+
+HISTORY_FILE = "history.json"
+
+
+def run_fn(fn_args) -> None:
+    context = RunContext.from_custom_config(fn_args.custom_config)
+    cfg = context.config
+    task = tasks.get_task(cfg.task)
+    transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    tf_keras.utils.set_random_seed(cfg.train.seed)
+
+    train_ds = data.make_dataset(
+        fn_args.train_files, label_feature=task.label_feature, batch_size=cfg.train.batch_size,
+        boundaries=cfg.train.bucket_boundaries, shuffle=True, seed=cfg.train.seed)
+    eval_ds = data.make_dataset(
+        fn_args.eval_files, label_feature=task.label_feature,
+        batch_size=cfg.train.eval_batch_size, boundaries=cfg.train.bucket_boundaries,
+        shuffle=False)
+
+    steps_per_epoch = data.count_batches(train_ds)
+    if cfg.train.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.train.steps_per_epoch)
+    total_steps = max(1, steps_per_epoch * cfg.train.epochs)
+    logging.info("training %d epochs x %d steps (batch %d, dynamic padding)",
+                 cfg.train.epochs, steps_per_epoch, cfg.train.batch_size)
+
+    model = task.build_model(context, transform_output)
+    optimizer = optimization.create_optimizer(
+        learning_rate=cfg.train.learning_rate, num_train_steps=total_steps,
+        warmup_ratio=cfg.train.warmup_ratio, weight_decay=cfg.train.weight_decay,
+        layer_decay=cfg.train.layer_decay,
+        num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
+        clip_norm=cfg.train.clip_norm)
+    # Building the optimizer's slots up front saves a second trace of the train step.
+    optimizer.build(model.trainable_variables)
+    model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics(),
+                  jit_compile=cfg.train.use_xla)
+
+    callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
+    history = model.fit(
+        train_ds.repeat() if cfg.train.steps_per_epoch else train_ds,
+        epochs=cfg.train.epochs,
+        steps_per_epoch=steps_per_epoch if cfg.train.steps_per_epoch else None,
+        validation_data=eval_ds, callbacks=callbacks, verbose=2)
+
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+        json.dump({"steps_per_epoch": steps_per_epoch,
+                   "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}, f)
+
+    signatures = task.serving_signatures(model, transform_output, context)
+    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    logging.info("exported the serving model to %s", fn_args.serving_model_dir)
