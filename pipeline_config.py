@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
 # The embedded default data set: real sentiment sentences (CC BY 4.0, see data/README.md).
 DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "data", "sentiment_sentences")
+DEFAULT_DATA_SCHEMA = os.path.join(PACKAGE_ROOT, "schemas", "sentiment_sentences", "schema.pbtxt")
 DEFAULT_HUB_CHECKPOINT = "google/electra-small-discriminator"
 # ELECTRA's fine-tuning defaults (google-research/electra, ELECTRA-Small/Base).
 PRETRAINED_LEARNING_RATE = 1e-4

@@ -56,6 +56,9 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     cfg.data.text_column = args.text_column
     cfg.data.label_column = args.label_column
     cfg.data.schema = args.schema
+    if not args.train and not args.schema:
+        # The embedded default data comes with its curated schema.
+        cfg.data.schema = pipeline_config.DEFAULT_DATA_SCHEMA
     cfg.model.checkpoint = args.checkpoint
     cfg.model.max_seq_length = args.max_seq_length
     cfg.train.epochs = args.epochs

@@ -33,6 +33,8 @@ def test_flags_and_set_reach_the_config():
 def test_defaults():
     cfg = _parse()
     assert cfg.data.train == pipeline_config.DEFAULT_DATA
+    assert cfg.data.schema == pipeline_config.DEFAULT_DATA_SCHEMA
+    assert _parse("--train", "x.csv").data.schema is None
     assert cfg.data.eval is None and cfg.data.text_column == "text" and cfg.data.label_column == "label"
     assert cfg.model.checkpoint == "google/electra-small-discriminator"
     assert cfg.model.max_seq_length == 128

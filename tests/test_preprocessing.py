@@ -67,3 +67,15 @@ def test_string_and_integer_labels_get_vocabulary_ids(tiny_checkpoint):
     int_rows = [{"text": "a", "label": 7}, {"text": "b", "label": 3}, {"text": "c", "label": 7}]
     transformed, _ = _transform(int_rows, tf.int64, tiny_checkpoint)
     assert [int(r["label_id"]) for r in transformed] == [0, 1, 0]
+
+
+def test_dense_strings_handles_every_raw_shape():
+    from trainer.features import dense_strings
+    as_list = lambda t: [v.decode() for v in t.numpy()]
+    assert as_list(dense_strings(tf.constant([[3], [4]], tf.int64))) == ["3", "4"]
+    assert as_list(dense_strings(tf.constant(["a", "b"]))) == ["a", "b"]
+    sparse = tf.SparseTensor([[0, 0], [2, 0]], tf.constant([5, 6], tf.int64), [3, 1])
+    assert as_list(dense_strings(sparse)) == ["5", "", "6"]
+    ragged = tf.ragged.constant([["x"], [], ["z"]])
+    assert as_list(dense_strings(ragged)) == ["x", "", "z"]
+    assert as_list(dense_strings(tf.zeros([2, 0], tf.string))) == ["", ""]

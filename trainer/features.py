@@ -6,15 +6,24 @@ import tensorflow as tf
 
 def dense_strings(feature: Any) -> tf.Tensor:
     """A raw string column as a dense [batch] tensor; missing values become ''."""
+    if feature.dtype != tf.string:
+        # Integer labels become their decimal strings ("0", "1", ...).
+        if isinstance(feature, tf.SparseTensor):
+            feature = tf.SparseTensor(feature.indices, tf.strings.as_string(feature.values),
+                                      feature.dense_shape)
+        elif isinstance(feature, tf.RaggedTensor):
+            feature = feature.with_flat_values(tf.strings.as_string(feature.flat_values))
+        else:
+            feature = tf.strings.as_string(feature)
     if isinstance(feature, tf.SparseTensor):
         feature = tf.sparse.to_dense(feature, default_value="")
     elif isinstance(feature, tf.RaggedTensor):
         feature = feature.to_tensor(default_value="")
     if feature.shape.rank == 2:
-        # A [batch, 1] column (or empty [batch, 0] when every value is missing).
+        if feature.shape[1] == 1:
+            return feature[:, 0]
+        # A [batch, n] column (or empty [batch, 0] when every value is missing): first value.
         feature = tf.cond(tf.shape(feature)[1] > 0,
                           lambda: feature[:, 0],
                           lambda: tf.fill([tf.shape(feature)[0]], ""))
-    if feature.dtype != tf.string:
-        feature = tf.strings.as_string(feature)
     return feature
