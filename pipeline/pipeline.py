@@ -35,8 +35,11 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
     if cfg.data.schema:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.abspath(cfg.data.schema))
     else:
+        # Inferred from the training split only, so the eval split is checked against it
+        # (a label that never occurs in training is an anomaly, not a new domain value).
         schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True,
+            exclude_splits=["eval"])
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
