@@ -226,11 +226,14 @@ def ours_encode(encoder, rows, max_len: int):
 
 def ours_dataset(encoded, labels, batch_size: int, boundaries, shuffle: bool, seed: int):
     """trainer/data.py's make_dataset, from the encoder's ragged tensors instead of TFRecords."""
+    import inspect
     import tensorflow as tf
     from trainer import data as data_lib
     from trainer.tasks.base import SEQUENCE_FEATURES
+    task = _ours_task()
+    label_feature = getattr(task, "label_feature", OURS_LABEL) if task else OURS_LABEL
     elements = {name: tf.cast(encoded[name], tf.int64) for name in SEQUENCE_FEATURES}
-    elements[OURS_LABEL] = labels
+    elements[label_feature] = labels
     # Slicing [N, (len)] ragged tensors gives rank-0 RaggedTensorSpec elements, which
     # padded_batch rejects; an identity map turns them into the plain 1-D tensors that
     # data.read_examples yields after parsing.
@@ -238,11 +241,47 @@ def ours_dataset(encoded, labels, batch_size: int, boundaries, shuffle: bool, se
         lambda ex: {k: tf.identity(v) for k, v in ex.items()}).cache()
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = data_lib.batch_by_length(ds, batch_size, boundaries)
+    if task is not None and hasattr(task, "padding_values") and \
+            "padding_values" in inspect.signature(data_lib.batch_by_length).parameters:
+        ds = data_lib.batch_by_length(ds, batch_size, boundaries, task.padding_values())
+    else:
+        ds = data_lib.batch_by_length(ds, batch_size, boundaries)
     if shuffle:
         ds = ds.shuffle(16, seed=seed + 1, reshuffle_each_iteration=True)
-    return ds.map(data_lib.to_model_inputs(OURS_LABEL),
-                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    if task is not None and hasattr(task, "split_features"):
+        split = task.split_features
+    else:  # the earlier trainer/data.py API
+        split = data_lib.to_model_inputs(label_feature)
+    return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _ours_task():
+    """The pipeline's text-classification task (its data hooks), when the project has them."""
+    try:
+        from trainer import tasks
+        return tasks.get_task("text-classification")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def pipeline_train_config(learning_rate: float):
+    """The pipeline's TrainConfig for a pretrained local checkpoint, with its defaults
+    resolved the way the pipeline resolves them (layer decay etc.), and our learning rate."""
+    import pipeline_config
+    cfg = pipeline_config.PipelineConfig()
+    cfg.train.learning_rate = learning_rate
+    if hasattr(pipeline_config, "with_training_defaults"):
+        cfg = pipeline_config.with_training_defaults(cfg, "local")
+    train = cfg.train
+    if getattr(train, "layer_decay", None) is None:  # older/newer config without a resolver
+        train.layer_decay = getattr(pipeline_config, "PRETRAINED_LAYER_DECAY", 0.8)
+    return train
+
+
+def train_config_summary(train) -> Dict[str, Any]:
+    return {k: getattr(train, k) for k in (
+        "learning_rate", "weight_decay", "warmup_ratio", "layer_decay", "clip_norm",
+        "bucket_boundaries", "use_xla", "seed") if hasattr(train, k)}
 
 
 def ours_build(ckpt: str, lr: float, num_train_steps: int, train_cfg, metrics=None):
@@ -285,7 +324,7 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
     rng = random.Random(args.seed)
     subset = rng.sample(train_rows, min(args.throughput_examples, len(train_rows)))
     steps_hf = -(-len(subset) // args.batch_size)
-    train_cfg = pipeline_config.TrainConfig()
+    train_cfg = pipeline_train_config(args.learning_rate)
     boundaries = train_cfg.bucket_boundaries
     log(f"throughput: {len(subset)} examples, batch {args.batch_size}, 1 epoch per run, "
         f"{args.throughput_repeats} runs per path (interleaved), first {args.skip_steps} "
@@ -382,6 +421,7 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
         "examples": len(subset), "batch_size": args.batch_size, "skip_steps": args.skip_steps,
         "repeats": args.throughput_repeats, "bucket_boundaries": list(boundaries),
         "token_lengths": length_stats, "runs": runs, "hf": hf, "ours": ours,
+        "ours_train_config": train_config_summary(train_cfg),
         "ratio_ours_over_hf": ours["mean_examples_per_second"] / hf["mean_examples_per_second"],
         "peak_rss_mib": peak_rss_mib(),
     }
@@ -431,7 +471,7 @@ def run_direct_accuracy(args, train_rows, eval_rows) -> Dict[str, Any]:
     from trainer import tokenization
     tf_keras.backend.clear_session()
     gc.collect()
-    train_cfg = pipeline_config.TrainConfig()
+    train_cfg = pipeline_train_config(args.learning_rate)
     tf_keras.utils.set_random_seed(train_cfg.seed)
     log(f"direct: training ours in-process {args.epochs} epochs (pipeline defaults: "
         f"wd {train_cfg.weight_decay}, layer decay {train_cfg.layer_decay}, clip "
@@ -458,7 +498,7 @@ def run_direct_accuracy(args, train_rows, eval_rows) -> Dict[str, Any]:
     log(f"direct: eval accuracy {accuracy:.4f} on {total} examples (train {train_seconds:.0f}s)")
     del model
     return {"accuracy": accuracy, "eval_examples": total, "train_steps": steps,
-            "train_seconds": train_seconds,
+            "train_seconds": train_seconds, "train_config": train_config_summary(train_cfg),
             "loss_per_epoch": [float(v) for v in history.history["loss"]]}
 
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 # Keras 2 (tf-keras) for transformers' TF models; must be set before TensorFlow loads.
@@ -78,12 +79,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     _add_run_parser(sub)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    # Without -v only errors are logged: TFX, Beam and TFMA warn a lot about their own
+    # internals. What the user must see (fallbacks, the summary) is printed instead.
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(message)s")
     if not args.verbose:
-        # TFX and Beam log many harmless warnings through absl; keep the console readable.
-        logging.getLogger("absl").setLevel(logging.ERROR)
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # Dependencies warn about their own deprecations at import; none is actionable here.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        for name in ("absl", "apache_beam", "tensorflow"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     from pipeline import runner  # heavy imports only after argument parsing
 
     if args.command == "run":

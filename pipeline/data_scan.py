@@ -6,7 +6,7 @@ and collects texts for the scratch checkpoint's WordPiece vocabulary.
 """
 import collections
 import dataclasses
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from components.input_files import list_input_files, resolve_inputs
 from components.text_example_gen import read_file
@@ -38,7 +38,8 @@ def _value(feature) -> List[str]:
     return []
 
 
-def scan(train: str, text_column: str, label_column: str) -> DataScan:
+def scan(train: str, text_columns: List[str], label_column: Optional[str]) -> DataScan:
+    """Reads every training example once: label counts, texts, and the columns checked."""
     files = list(resolve_inputs(train).train_files) or list_input_files(train)
     labels = collections.Counter()
     texts: List[str] = []
@@ -47,18 +48,20 @@ def scan(train: str, text_column: str, label_column: str) -> DataScan:
         for example in read_file(path):
             features = example.features.feature
             if n == 0:
-                missing = [c for c in (text_column, label_column) if c not in features]
+                wanted = list(text_columns) + ([label_column] if label_column else [])
+                missing = [c for c in wanted if c not in features]
                 if missing:
                     raise DataError(
                         f"{path}: no column {' or '.join(repr(c) for c in missing)}; the columns "
                         f"are {', '.join(repr(c) for c in sorted(features))}. Name them with "
                         "--text-column/--label-column.")
             n += 1
-            if label_column in features:
+            if label_column and label_column in features:
                 for value in _value(features[label_column]):
                     labels[value.strip()] += 1
-            if text_column in features and len(texts) < MAX_VOCAB_TEXTS:
-                texts.extend(_value(features[text_column]))
+            for column in text_columns:
+                if column in features and len(texts) < MAX_VOCAB_TEXTS:
+                    texts.extend(_value(features[column]))
     if n == 0:
         raise DataError(f"{train}: no examples (the files are empty)")
     return DataScan(files=files, num_examples=n, label_counts=dict(labels), texts=texts)

@@ -16,6 +16,7 @@ from pipeline import data_scan, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
+from trainer import tasks
 from trainer.run_context import RunContext
 
 # Errors whose message is the whole story for the user: no traceback.
@@ -41,7 +42,8 @@ def _user_error(exc: BaseException) -> Optional[BaseException]:
 def run_pipeline(cfg: pipeline_config.PipelineConfig):
     """Runs the whole pipeline; returns (RunRecord, ResolvedCheckpoint). Raises on failure."""
     os.makedirs(cfg.output_dir, exist_ok=True)
-    scan = data_scan.scan(cfg.data.train, cfg.data.text_column, cfg.data.label_column)
+    task = tasks.get_task(cfg.task)
+    scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg))
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
                                     model_config=cfg.model, texts=lambda: scan.texts)
     if checkpoint.warning:

@@ -5,6 +5,9 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import data
+from trainer.tasks import get_task
+
+TASK = get_task("text-classification")
 
 
 def _write_examples(path, rows):
@@ -32,7 +35,7 @@ def _rows(n, seed=0):
 def test_each_example_once_per_epoch_with_its_label(tmp_path):
     rows = _rows(203)
     _write_examples(tmp_path / "part-0.gz", rows)
-    ds = data.make_dataset(str(tmp_path / "*.gz"), label_feature="label_id", batch_size=8,
+    ds = data.make_dataset(str(tmp_path / "*.gz"), task=TASK, batch_size=8,
                            boundaries=[16, 32], shuffle=True, seed=1)
     epochs = []
     for _ in range(2):
@@ -62,7 +65,7 @@ def test_each_example_once_per_epoch_with_its_label(tmp_path):
 def test_batches_group_similar_lengths(tmp_path):
     rows = _rows(400, seed=2)
     _write_examples(tmp_path / "part-0.gz", rows)
-    ds = data.make_dataset(str(tmp_path / "*.gz"), label_feature="label_id", batch_size=16,
+    ds = data.make_dataset(str(tmp_path / "*.gz"), task=TASK, batch_size=16,
                            boundaries=[16, 32], shuffle=True)
     padded = real = 0
     for features, _ in ds:
@@ -80,8 +83,7 @@ def test_batches_group_similar_lengths(tmp_path):
 
 def test_eval_dataset_is_deterministic(tmp_path):
     _write_examples(tmp_path / "part-0.gz", _rows(50))
-    make = lambda: data.make_dataset(str(tmp_path / "*.gz"), label_feature="label_id",
-                                     batch_size=8, boundaries=[16], shuffle=False)
+    make = lambda: data.make_dataset(str(tmp_path / "*.gz"), task=TASK, batch_size=8, boundaries=[16], shuffle=False)
     first = [f["input_ids"].numpy().tolist() for f, _ in make()]
     second = [f["input_ids"].numpy().tolist() for f, _ in make()]
     assert first == second

@@ -4,7 +4,7 @@ Padding every batch to `max_seq_length` wastes most of the compute on short text
 examples are bucketed by length and each batch is padded to its own longest example.
 """
 import glob
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import tensorflow as tf
 
@@ -22,9 +22,9 @@ def _files(file_patterns: Iterable[str]) -> List[str]:
     return files
 
 
-def feature_spec(label_feature: str, label_dtype=tf.int64, label_shape=()) -> Dict[str, object]:
+def feature_spec(label_spec: Dict[str, object]) -> Dict[str, object]:
     spec = {name: tf.io.RaggedFeature(tf.int64) for name in SEQUENCE_FEATURES}
-    spec[label_feature] = tf.io.FixedLenFeature(label_shape, label_dtype)
+    spec.update(label_spec)
     return spec
 
 
@@ -36,45 +36,42 @@ def read_examples(file_patterns, spec) -> tf.data.Dataset:
                   num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
-def batch_by_length(ds: tf.data.Dataset, batch_size: int, boundaries: Sequence[int]) -> tf.data.Dataset:
+def batch_by_length(ds: tf.data.Dataset, batch_size: int, boundaries: Sequence[int],
+                    padding_values: Optional[Dict[str, object]] = None) -> tf.data.Dataset:
     """Groups examples into length buckets and pads each batch to its longest example."""
+    if padding_values:
+        padding_values = {name: tf.constant(padding_values.get(name, 0), dtype=spec.dtype)
+                          for name, spec in ds.element_spec.items()}
     return ds.bucket_by_sequence_length(
         element_length_func=lambda ex: tf.shape(ex["input_ids"])[0],
         bucket_boundaries=list(boundaries),
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padded_shapes=None,
-        padding_values=None,
+        padding_values=padding_values or None,
         pad_to_bucket_boundary=False,
         no_padding=False,
         drop_remainder=False,
     )
 
 
-def to_model_inputs(label_feature: str):
-    def split(ex: Dict[str, tf.Tensor]) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
-        features = {name: tf.cast(ex[name], tf.int32) for name in SEQUENCE_FEATURES}
-        return features, ex[label_feature]
-    return split
+def make_dataset(file_patterns, *, task, batch_size: int, boundaries: Sequence[int],
+                 shuffle: bool, seed: int = 0) -> tf.data.Dataset:
+    """Batches of (dense int32 sequence features, targets), ready for `model.fit`.
 
-
-def make_dataset(file_patterns, *, label_feature: str, batch_size: int,
-                 boundaries: Sequence[int], shuffle: bool, seed: int = 0,
-                 label_dtype=tf.int64, label_shape=()) -> tf.data.Dataset:
-    """Batches of (dense int32 sequence features, label), ready for `model.fit`.
-
-    Every example appears exactly once per pass; with `shuffle`, the order of examples
-    (and so the batch composition) changes every epoch.
+    The task says which label features to parse, how to pad them and how to split a batch
+    into model inputs and targets. Every example appears exactly once per pass; with
+    `shuffle`, the order of examples (and so the batch composition) changes every epoch.
     """
-    ds = read_examples(file_patterns, feature_spec(label_feature, label_dtype, label_shape))
+    ds = read_examples(file_patterns, feature_spec(task.label_spec()))
     # Parsed examples are small (a few hundred ints); caching avoids re-reading gzip files.
     ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = batch_by_length(ds, batch_size, boundaries)
+    ds = batch_by_length(ds, batch_size, boundaries, task.padding_values())
     if shuffle:
         # Buckets fill at different rates; a small shuffle mixes lengths across steps.
         ds = ds.shuffle(16, seed=seed + 1, reshuffle_each_iteration=True)
-    return ds.map(to_model_inputs(label_feature), num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return ds.map(task.split_features, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def count_batches(ds: tf.data.Dataset) -> int:

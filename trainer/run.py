@@ -28,11 +28,10 @@ def run_fn(fn_args) -> None:
     tf_keras.utils.set_random_seed(cfg.train.seed)
 
     train_ds = data.make_dataset(
-        fn_args.train_files, label_feature=task.label_feature, batch_size=cfg.train.batch_size,
+        fn_args.train_files, task=task, batch_size=cfg.train.batch_size,
         boundaries=cfg.train.bucket_boundaries, shuffle=True, seed=cfg.train.seed)
     eval_ds = data.make_dataset(
-        fn_args.eval_files, label_feature=task.label_feature,
-        batch_size=cfg.train.eval_batch_size, boundaries=cfg.train.bucket_boundaries,
+        fn_args.eval_files, task=task, batch_size=cfg.train.eval_batch_size, boundaries=cfg.train.bucket_boundaries,
         shuffle=False)
 
     steps_per_epoch = data.count_batches(train_ds)

@@ -1,4 +1,5 @@
 """The task registry: `electra-tfx run --task NAME` picks one of these."""
+from pipeline_config import ConfigError
 from trainer.tasks.base import Task
 from trainer.tasks.text_classification import TextClassificationTask
 
@@ -9,7 +10,7 @@ def get_task(name: str) -> Task:
     try:
         return _TASKS[name]
     except KeyError:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_TASKS))}") from None
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_TASKS))}") from None
 
 
 def task_names():

@@ -21,6 +21,28 @@ class Task(abc.ABC):
     # The transformed feature holding the training target.
     label_feature: str = "label_id"
 
+    # ---- Data hooks (defaults fit one integer label per example) ------------------------
+    def raw_text_columns(self, config) -> List[str]:
+        """Raw columns holding text (the data scan checks them and learns scratch vocabularies)."""
+        return [config.data.text_column]
+
+    def raw_label_column(self, config) -> str:
+        """The raw column whose values the data scan counts (None: nothing to count)."""
+        return config.data.label_column
+
+    def label_spec(self) -> Dict[str, Any]:
+        """How to parse the transformed label feature(s) from one tf.Example."""
+        return {self.label_feature: tf.io.FixedLenFeature([], tf.int64)}
+
+    def padding_values(self) -> Dict[str, Any]:
+        """Padding for variable-length label features when batches are padded (0 otherwise)."""
+        return {}
+
+    def split_features(self, example: Dict[str, tf.Tensor]):
+        """(model inputs, targets) from one padded batch."""
+        features = {name: tf.cast(example[name], tf.int32) for name in SEQUENCE_FEATURES}
+        return features, example[self.label_feature]
+
     @abc.abstractmethod
     def preprocess(self, inputs: Dict[str, Any], context: RunContext) -> Dict[str, Any]:
         """The body of Transform's preprocessing_fn for this task."""
