@@ -28,6 +28,18 @@ class DataConfig:
     eval: Optional[str] = None
     text_column: str = "text"
     label_column: str = "label"
+    # text-pair-classification: the second text of each pair.
+    text_pair_column: str = "text_pair"
+    # text-classification --multi-label: labels inside one cell are separated by this.
+    label_separator: str = ","
+    # token-classification (JSON Lines/CoNLL): words and their tags.
+    tokens_column: str = "tokens"
+    tags_column: str = "tags"
+    # question-answering (SQuAD-style records).
+    id_column: str = "id"
+    question_column: str = "question"
+    context_column: str = "context"
+    answers_column: str = "answers"
     # Held out for evaluation by a deterministic hash split when `eval` is not given.
     eval_percent: int = 20
     # A curated schema (schema.pbtxt) for ImportSchemaGen; None infers one with SchemaGen.
@@ -48,6 +60,21 @@ class ModelConfig:
     scratch_intermediate_size: int = 512
     scratch_learning_rate: float = 1e-3
     hub_timeout_seconds: float = 10.0
+
+
+@dataclasses.dataclass
+class TaskConfig:
+    """Options of particular tasks (see README, "Tasks")."""
+    # text-classification: several labels per text (sigmoid head, threshold 0.5).
+    multi_label: bool = False
+    # text-classification: a float target (e.g. a similarity score), MSE loss.
+    regression: bool = False
+    # question-answering: window stride over long contexts, n-best spans, answer length cap,
+    # and the margin by which "no answer" must win for SQuAD 2.0-style data.
+    doc_stride: int = 128
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    null_score_threshold: float = 0.0
 
 
 @dataclasses.dataclass
@@ -93,6 +120,7 @@ class PipelineConfig:
         default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    task_options: TaskConfig = dataclasses.field(default_factory=TaskConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 

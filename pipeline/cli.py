@@ -26,7 +26,17 @@ def _add_run_parser(sub) -> None:
                      f"hash split holds out {defaults.data.eval_percent}%% of --train")
     run.add_argument("--text-column", default=defaults.data.text_column)
     run.add_argument("--label-column", default=defaults.data.label_column)
-    run.add_argument("--task", default=defaults.task, help="the task to train")
+    run.add_argument("--text-pair-column", default=defaults.data.text_pair_column,
+                     help="text-pair-classification: the column with the second text")
+    run.add_argument("--task", default=defaults.task, help="the task to train: text-classification, "
+                     "text-pair-classification, token-classification, question-answering, embedding")
+    run.add_argument("--multi-label", action="store_true",
+                     help="text-classification: several labels per text, separated by --label-separator")
+    run.add_argument("--label-separator", default=defaults.data.label_separator)
+    run.add_argument("--regression", action="store_true",
+                     help="text-classification: a float label (e.g. a similarity score)")
+    run.add_argument("--doc-stride", type=int, default=defaults.task_options.doc_stride,
+                     help="question-answering: stride of the windows over long contexts")
     run.add_argument("--checkpoint", default=defaults.model.checkpoint,
                      help="hub id, local HuggingFace-format directory, 'auto' (the default hub "
                      "checkpoint, else a small ELECTRA from scratch) or 'scratch'")
@@ -56,6 +66,11 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     cfg.data.eval = args.eval
     cfg.data.text_column = args.text_column
     cfg.data.label_column = args.label_column
+    cfg.data.text_pair_column = args.text_pair_column
+    cfg.data.label_separator = args.label_separator
+    cfg.task_options.multi_label = args.multi_label
+    cfg.task_options.regression = args.regression
+    cfg.task_options.doc_stride = args.doc_stride
     cfg.data.schema = args.schema
     if not args.train and not args.schema:
         # The embedded default data comes with its curated schema.
