@@ -51,7 +51,8 @@ class ModelConfig:
     # A hub id, a local HuggingFace-format directory, or "auto" (hub default, else a
     # small ELECTRA built from scratch on the training text).
     checkpoint: str = DEFAULT_HUB_CHECKPOINT
-    max_seq_length: int = 128
+    # None: 384 for question-answering (SQuAD's setting), 128 for every other task.
+    max_seq_length: Optional[int] = None
     # Used only by the scratch fallback of --checkpoint auto.
     scratch_vocab_size: int = 8000
     scratch_hidden_size: int = 128
@@ -144,8 +145,11 @@ class PipelineConfig:
 
 
 def with_training_defaults(config: "PipelineConfig", checkpoint_source: str) -> "PipelineConfig":
-    """A copy whose unset learning rate and layer decay suit the resolved checkpoint."""
+    """A copy whose unset sequence length, learning rate and layer decay are filled in for
+    the task and the resolved checkpoint."""
     resolved = from_dict(config.to_dict())
+    if resolved.model.max_seq_length is None:
+        resolved.model.max_seq_length = 384 if resolved.task == "question-answering" else 128
     scratch = checkpoint_source == "scratch"
     if resolved.train.learning_rate is None:
         resolved.train.learning_rate = (resolved.model.scratch_learning_rate if scratch

@@ -43,7 +43,9 @@ def _add_run_parser(sub) -> None:
     run.add_argument("--schema", help="a curated schema.pbtxt (ImportSchemaGen); default: inferred")
     run.add_argument("--output", help="output directory (default: runs/<pipeline name>)")
     run.add_argument("--pipeline-name", default=defaults.pipeline_name)
-    run.add_argument("--max-seq-length", type=int, default=defaults.model.max_seq_length)
+    run.add_argument("--max-seq-length", type=int, default=None,
+                     help="WordPiece tokens per input, longer inputs are truncated or windowed "
+                     "(default: 384 for question-answering, else 128)")
     run.add_argument("--epochs", type=int, default=defaults.train.epochs)
     run.add_argument("--batch-size", type=int, default=defaults.train.batch_size)
     run.add_argument("--learning-rate", type=float, default=None,

@@ -37,7 +37,11 @@ def test_defaults():
     assert _parse("--train", "x.csv").data.schema is None
     assert cfg.data.eval is None and cfg.data.text_column == "text" and cfg.data.label_column == "label"
     assert cfg.model.checkpoint == "google/electra-small-discriminator"
-    assert cfg.model.max_seq_length == 128
+    assert cfg.model.max_seq_length is None
+    assert pipeline_config.with_training_defaults(cfg, "hub").model.max_seq_length == 128
+    cfg.task = "question-answering"
+    assert pipeline_config.with_training_defaults(cfg, "hub").model.max_seq_length == 384
+    cfg.task = "text-classification"
     assert cfg.output_dir.endswith("runs/electra-tfx")
     pretrained = pipeline_config.with_training_defaults(cfg, "hub")
     assert (pretrained.train.learning_rate, pretrained.train.layer_decay) == (1e-4, 0.8)
