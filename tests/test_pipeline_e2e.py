@@ -76,6 +76,12 @@ def test_run_is_blessed_and_pushed(first_run):
     assert (versions[0] / "saved_model.pb").exists()
     assert (output / "metadata.sqlite").exists()
     assert f"Pushed to {versions[0]}" in proc.stdout
+    # Keras progress on the console, TensorBoard logs and the history in the run's output.
+    assert "Epoch 6/6" in proc.stdout
+    (run_dir,) = (output / "artifacts" / "Trainer" / "model_run").iterdir()
+    assert list(run_dir.rglob("events.out.tfevents.*"))
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history["history"]["loss"][-1] < history["history"]["loss"][0]
 
 
 def test_pushed_model_answers_raw_text(first_run):
