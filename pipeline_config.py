@@ -17,9 +17,18 @@ PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "data", "sentiment_sentences")
 DEFAULT_DATA_SCHEMA = os.path.join(PACKAGE_ROOT, "schemas", "sentiment_sentences", "schema.pbtxt")
 DEFAULT_HUB_CHECKPOINT = "google/electra-small-discriminator"
-# ELECTRA's fine-tuning defaults (google-research/electra, ELECTRA-Small/Base).
-PRETRAINED_LEARNING_RATE = 1e-4
+# ELECTRA's fine-tuning defaults (google-research/electra `configure_finetuning.py`): the
+# peak learning rate by model size (Small 3e-4, Base 1e-4, Large 5e-5), layer-wise decay 0.8.
 PRETRAINED_LAYER_DECAY = 0.8
+
+
+def pretrained_learning_rate(hidden_size: Optional[int]) -> float:
+    """ELECTRA's fine-tuning rate for an encoder of this width (Small 256, Base 768, Large 1024)."""
+    if hidden_size is None or hidden_size < 768:
+        return 3e-4
+    if hidden_size < 1024:
+        return 1e-4
+    return 5e-5
 
 
 @dataclasses.dataclass
@@ -82,8 +91,9 @@ class TaskConfig:
 class TrainConfig:
     epochs: int = 3
     batch_size: int = 32
-    # None: PRETRAINED_LEARNING_RATE, or model.scratch_learning_rate when the checkpoint
-    # was built from scratch (random weights need a much larger rate).
+    # None: ELECTRA's rate for the checkpoint's size (pretrained_learning_rate: 3e-4 below
+    # hidden size 768, 1e-4 up to 1024, else 5e-5), or model.scratch_learning_rate when the
+    # checkpoint was built from scratch (random weights need a much larger rate).
     learning_rate: Optional[float] = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -144,7 +154,8 @@ class PipelineConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def with_training_defaults(config: "PipelineConfig", checkpoint_source: str) -> "PipelineConfig":
+def with_training_defaults(config: "PipelineConfig", checkpoint_source: str,
+                           hidden_size: Optional[int] = None) -> "PipelineConfig":
     """A copy whose unset sequence length, learning rate and layer decay are filled in for
     the task and the resolved checkpoint."""
     resolved = from_dict(config.to_dict())
@@ -153,7 +164,7 @@ def with_training_defaults(config: "PipelineConfig", checkpoint_source: str) -> 
     scratch = checkpoint_source == "scratch"
     if resolved.train.learning_rate is None:
         resolved.train.learning_rate = (resolved.model.scratch_learning_rate if scratch
-                                        else PRETRAINED_LEARNING_RATE)
+                                        else pretrained_learning_rate(hidden_size))
     if resolved.train.layer_decay is None:
         resolved.train.layer_decay = 1.0 if scratch else PRETRAINED_LAYER_DECAY
     return resolved

@@ -49,8 +49,8 @@ def _add_run_parser(sub) -> None:
     run.add_argument("--epochs", type=int, default=defaults.train.epochs)
     run.add_argument("--batch-size", type=int, default=defaults.train.batch_size)
     run.add_argument("--learning-rate", type=float, default=None,
-                     help=f"peak learning rate (default: {pipeline_config.PRETRAINED_LEARNING_RATE} "
-                     f"for pretrained checkpoints, {defaults.model.scratch_learning_rate} from scratch)")
+                     help="peak learning rate (default: ELECTRA's by model size: 3e-4 Small, 1e-4 "
+                     f"Base, 5e-5 Large; {defaults.model.scratch_learning_rate} from scratch)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="set any config field, e.g. --set train.layer_decay=0.9 (repeatable)")

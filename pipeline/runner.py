@@ -39,6 +39,12 @@ def _user_error(exc: BaseException) -> Optional[BaseException]:
     return None
 
 
+def _hidden_size(checkpoint_dir: str) -> Optional[int]:
+    import json
+    with open(os.path.join(checkpoint_dir, "config.json")) as f:
+        return json.load(f).get("hidden_size")
+
+
 def run_pipeline(cfg: pipeline_config.PipelineConfig):
     """Runs the whole pipeline; returns (RunRecord, ResolvedCheckpoint). Raises on failure."""
     os.makedirs(cfg.output_dir, exist_ok=True)
@@ -48,7 +54,8 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
                                     model_config=cfg.model, texts=lambda: scan.texts)
     if checkpoint.warning:
         print(f"\n{'!' * 80}\n{checkpoint.warning}\n{'!' * 80}\n", file=sys.stderr, flush=True)
-    cfg = pipeline_config.with_training_defaults(cfg, checkpoint.source)
+    cfg = pipeline_config.with_training_defaults(cfg, checkpoint.source,
+                                                 _hidden_size(checkpoint.path))
     context = RunContext(config=cfg, checkpoint_dir=checkpoint.path,
                          lower_case=checkpoint.lower_case, num_labels=len(scan.label_counts))
     pipeline = create_pipeline(

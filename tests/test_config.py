@@ -43,8 +43,12 @@ def test_defaults():
     assert pipeline_config.with_training_defaults(cfg, "hub").model.max_seq_length == 384
     cfg.task = "text-classification"
     assert cfg.output_dir.endswith("runs/electra-tfx")
-    pretrained = pipeline_config.with_training_defaults(cfg, "hub")
-    assert (pretrained.train.learning_rate, pretrained.train.layer_decay) == (1e-4, 0.8)
+    small = pipeline_config.with_training_defaults(cfg, "hub", hidden_size=256)
+    assert (small.train.learning_rate, small.train.layer_decay) == (3e-4, 0.8)
+    base = pipeline_config.with_training_defaults(cfg, "local", hidden_size=768)
+    assert base.train.learning_rate == 1e-4
+    large = pipeline_config.with_training_defaults(cfg, "local", hidden_size=1024)
+    assert large.train.learning_rate == 5e-5
     scratch = pipeline_config.with_training_defaults(cfg, "scratch")
     assert (scratch.train.learning_rate, scratch.train.layer_decay) == (1e-3, 1.0)
     assert cfg.train.learning_rate is None, "with_training_defaults must not modify its input"
