@@ -4,14 +4,20 @@ from typing import Dict
 import pipeline_config
 from pipeline.run_record import RunRecord
 
-# Metrics shown in the summary, in this order, when the evaluation has them.
-_HEADLINE_METRICS = ("sparse_categorical_accuracy", "auc/class_1", "example_count")
+# Shown first when present; then every other overall metric of the task (per-class
+# break-downs stay in the evaluation artifact), the example count last.
+_FIRST = ("sparse_categorical_accuracy", "auc/class_1")
 _LABELS = {"sparse_categorical_accuracy": "accuracy", "auc/class_1": "AUC",
            "example_count": "examples"}
+_MAX_SHOWN = 8
 
 
 def _fmt_metrics(metrics: Dict[str, float]) -> str:
-    shown = [f"{_LABELS.get(k, k)} {metrics[k]:.4g}" for k in _HEADLINE_METRICS if k in metrics]
+    names = [k for k in _FIRST if k in metrics]
+    names += sorted(k for k in metrics
+                    if k not in names and "/class_" not in k and k != "example_count")
+    names = names[:_MAX_SHOWN] + (["example_count"] if "example_count" in metrics else [])
+    shown = [f"{_LABELS.get(k, k)} {metrics[k]:.4g}" for k in names]
     return ", ".join(shown) if shown else "no metrics"
 
 
@@ -54,6 +60,11 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
 
 
 def _threshold_text(cfg, record: RunRecord) -> str:
+    single_label = (cfg.task in ("text-classification", "text-pair-classification")
+                    and not cfg.task_options.multi_label and not cfg.task_options.regression)
+    if not single_label:
+        return ("the task's thresholds on its headline metric, and no regression beyond "
+                f"{cfg.eval.max_accuracy_drop} against the last blessed model")
     rules = []
     if cfg.eval.min_accuracy is None:
         rules.append("accuracy must beat the majority-class rate")
