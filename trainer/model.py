@@ -33,7 +33,70 @@ def build_sequence_classifier(checkpoint_dir: str, num_labels: int,
     inputs = sequence_inputs()
     logits = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                      token_type_ids=inputs["token_type_ids"]).logits
-    return tf_keras.Model(inputs=inputs, outputs=logits, name="electra_classifier")
+    model = tf_keras.Model(inputs=inputs, outputs=logits, name="electra_classifier")
+    return attach_encoder(model, electra.electra)
+
+
+def build_encoder(checkpoint_dir: str) -> tf_keras.Model:
+    """The checkpoint's ELECTRA encoder alone, returning the last hidden states [B, T, H]."""
+    from transformers import TFElectraModel
+
+    electra = TFElectraModel.from_pretrained(checkpoint_dir, use_safetensors=False)
+    inputs = sequence_inputs()
+    hidden = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                     token_type_ids=inputs["token_type_ids"]).last_hidden_state
+    model = tf_keras.Model(inputs=inputs, outputs=hidden, name="electra_encoder")
+    return attach_encoder(model, electra.electra)
+
+
+def build_token_classifier(checkpoint_dir: str, num_labels: int) -> tf_keras.Model:
+    """ELECTRA discriminator + HuggingFace's token-classification head: logits [B, T, labels]."""
+    from transformers import TFElectraForTokenClassification
+
+    electra = TFElectraForTokenClassification.from_pretrained(
+        checkpoint_dir, num_labels=num_labels, use_safetensors=False)
+    inputs = sequence_inputs()
+    logits = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                     token_type_ids=inputs["token_type_ids"]).logits
+    model = tf_keras.Model(inputs=inputs, outputs=logits, name="electra_token_classifier")
+    return attach_encoder(model, electra.electra)
+
+
+def build_span_extractor(checkpoint_dir: str) -> tf_keras.Model:
+    """ELECTRA discriminator + HuggingFace's QA head: start/end logits stacked as [B, T, 2].
+
+    Padding positions get a logit of -10000 so they take no probability mass.
+    """
+    from transformers import TFElectraForQuestionAnswering
+
+    electra = TFElectraForQuestionAnswering.from_pretrained(checkpoint_dir, use_safetensors=False)
+    inputs = sequence_inputs()
+    out = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                  token_type_ids=inputs["token_type_ids"])
+    logits = tf.stack([out.start_logits, out.end_logits], axis=-1)
+    pad = (1.0 - tf.cast(inputs["attention_mask"], logits.dtype)) * -10000.0
+    logits = logits + pad[:, :, None]
+    model = tf_keras.Model(inputs=inputs, outputs=logits, name="electra_span_extractor")
+    return attach_encoder(model, electra.electra)
+
+
+# The attribute under which a task model keeps its ELECTRA encoder (TFElectraMainLayer).
+ENCODER_ATTRIBUTE = "electra_encoder"
+
+
+def attach_encoder(model: tf_keras.Model, main_layer) -> tf_keras.Model:
+    """Records the encoder (a HF ``TFElectraMainLayer``, e.g. ``electra.electra``) on the model,
+    so that shared code (trainer/embedding.py) can run it on its own; returns the model."""
+    setattr(model, ENCODER_ATTRIBUTE, main_layer)
+    return model
+
+
+def encoder_of(model: tf_keras.Model):
+    """The encoder recorded by `attach_encoder`."""
+    encoder = getattr(model, ENCODER_ATTRIBUTE, None)
+    if encoder is None:
+        raise ValueError(f"model {model.name!r} has no encoder attached (model.attach_encoder)")
+    return encoder
 
 
 def dense_sequence_features(transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:

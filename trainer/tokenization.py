@@ -380,3 +380,46 @@ class WordPieceEncoder(tf.Module):
             "token_type_ids": tf.zeros_like(input_ids),
             "attention_mask": tf.ones_like(input_ids),
         }
+
+    def encode_pair(self, texts: tf.Tensor, pairs: tf.Tensor,
+                    max_seq_length: int) -> Dict[str, tf.RaggedTensor]:
+        """[CLS] a [SEP] b [SEP], as HF ``tokenizer(a, b, truncation=True, max_length=N)``.
+
+        Truncation is HF's "longest_first" (tokenizers' ``truncate_encodings``): with a budget
+        T = N - 3 and s <= l the two lengths, the longer side keeps max(s, T - s) pieces when
+        that fits; otherwise both are cut to T // 2 and the longer one (the second on a tie)
+        gets the odd piece.  ``token_type_ids`` are 0 up to the first [SEP], 1 after it.
+        """
+        if max_seq_length < 3:
+            raise ValueError(f"max_seq_length must be >= 3 for pairs, got {max_seq_length}")
+        budget = max_seq_length - 3
+        first, second = self.tokenize(texts), self.tokenize(pairs)
+        len1, len2 = first.row_lengths(), second.row_lengths()
+        swap = len1 > len2
+        short, long = tf.minimum(len1, len2), tf.maximum(len1, len2)
+        keep_long = tf.where(short > budget, short, tf.maximum(short, budget - short))
+        over = short + keep_long > budget
+        keep_short = tf.where(over, tf.constant(budget // 2, tf.int64), short)
+        keep_long = tf.where(over, tf.constant(budget // 2 + budget % 2, tf.int64), keep_long)
+        keep1 = tf.where(swap, keep_long, keep_short)
+        keep2 = tf.where(swap, keep_short, keep_long)
+        first = tf.ragged.boolean_mask(
+            first, tf.ragged.range(len1, dtype=tf.int64) < keep1[:, None])
+        second = tf.ragged.boolean_mask(
+            second, tf.ragged.range(len2, dtype=tf.int64) < keep2[:, None])
+        batch = first.nrows()
+
+        def column(token_id):
+            return tf.RaggedTensor.from_tensor(
+                tf.fill([batch, 1], tf.constant(token_id, tf.int64)))
+
+        cls, sep = column(self.cls_id), column(self.sep_id)
+        segment_a = tf.concat([cls, first, sep], axis=1)
+        segment_b = tf.concat([second, sep], axis=1)
+        input_ids = tf.concat([segment_a, segment_b], axis=1)
+        return {
+            "input_ids": input_ids,
+            "token_type_ids": tf.concat([tf.zeros_like(segment_a), tf.ones_like(segment_b)],
+                                        axis=1),
+            "attention_mask": tf.ones_like(input_ids),
+        }

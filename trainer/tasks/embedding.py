@@ -1,0 +1,121 @@
+"""Feature extraction: the checkpoint's encoder as a sentence-embedding model.
+
+There is no label. What the pipeline does for `--task embedding`:
+
+* Transform tokenizes the text column (`[CLS] text [SEP]`), nothing else;
+* Trainer does not train: the model is the checkpoint's encoder (pretrained, or one fine-tuned
+  elsewhere and given as `--checkpoint`), mean-pooled over the attention mask and
+  L2-normalised. `fit` only iterates the data (its train and test steps compute nothing),
+  then the SavedModel is exported;
+* Evaluator runs the exported model over the eval split; the blessing is a smoke check
+  (the model produced an embedding for at least one example: ExampleCount >= 1);
+* Pusher pushes it like any other model.
+
+Signatures: `serve_text` and `serve_embedding` (input `text` string [-1]) and `serving_default`
+(input `examples`: serialized tf.Examples with the text column), all returning `embedding`
+float32 [-1, hidden].
+"""
+from typing import Any, Dict, List, Mapping
+
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+import tensorflow_text  # noqa: F401  (TF Text ops must be registered wherever this runs)
+import tensorflow_transform as tft
+import tf_keras
+
+from trainer import embedding
+from trainer import model as model_lib
+from trainer import tokenization
+from trainer.features import dense_strings
+from trainer.run_context import RunContext
+from trainer.tasks.base import SEQUENCE_FEATURES, Task
+from trainer.tasks.text_classification import as_raw_feature
+
+
+class ExportOnlyModel(tf_keras.Model):
+    """A functional model whose `fit`/`evaluate` steps do nothing (nothing to learn)."""
+
+    def train_step(self, data):
+        return {"loss": tf.constant(0.0)}
+
+    def test_step(self, data):
+        return {"loss": tf.constant(0.0)}
+
+
+def build_embedding_model(checkpoint_dir: str) -> tf_keras.Model:
+    """Dense sequence features -> L2-normalised mean-pooled embedding [batch, hidden]."""
+    encoder = model_lib.build_encoder(checkpoint_dir)
+    inputs = encoder.input
+    outputs = embedding.mean_pool(encoder.output, inputs["attention_mask"])
+    model = ExportOnlyModel(inputs=inputs, outputs=outputs, name="electra_embedding")
+    return model_lib.attach_encoder(model, model_lib.encoder_of(encoder))
+
+
+class EmbeddingTask(Task):
+    name = "embedding"
+    label_feature = ""
+
+    def raw_label_column(self, config):
+        return None
+
+    def label_spec(self) -> Dict[str, Any]:
+        return {}
+
+    def split_features(self, example):
+        features = {name: tf.cast(example[name], tf.int32) for name in SEQUENCE_FEATURES}
+        return features, tf.zeros([tf.shape(features["input_ids"])[0]], tf.float32)
+
+    def preprocess(self, inputs: Dict[str, Any], context: RunContext) -> Dict[str, Any]:
+        cfg = context.config
+        encoder = tokenization.WordPieceEncoder(
+            tokenization.load_vocab(f"{context.checkpoint_dir}/vocab.txt"), context.lower_case)
+        encoded = encoder.encode(dense_strings(inputs[cfg.data.text_column]),
+                                 cfg.model.max_seq_length)
+        return {name: encoded[name].to_sparse() for name in SEQUENCE_FEATURES}
+
+    def build_model(self, context: RunContext, transform_output: tft.TFTransformOutput):
+        return build_embedding_model(context.checkpoint_dir)
+
+    def loss(self):
+        return tf_keras.losses.MeanSquaredError()  # never applied (ExportOnlyModel)
+
+    def metrics(self) -> List[Any]:
+        return []
+
+    def serving_signatures(self, model, transform_output: tft.TFTransformOutput,
+                           context: RunContext):
+        text_column = context.config.data.text_column
+        raw_spec = transform_output.raw_feature_spec()
+        serving_spec = {text_column: raw_spec[text_column]}
+        model.tft_layer = transform_output.transform_features_layer()
+
+        def predict(raw_features):
+            transformed = model.tft_layer(raw_features)
+            vectors = model(model_lib.dense_sequence_features(transformed), training=False)
+            return {embedding.OUTPUT_NAME: tf.cast(vectors, tf.float32)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve_examples(examples):
+            return predict(tf.io.parse_example(examples, serving_spec))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve_text(text):
+            return predict({text_column: as_raw_feature(text, raw_spec[text_column])})
+
+        return {
+            "serving_default": serve_examples.get_concrete_function(),
+            "serve_text": serve_text.get_concrete_function(),
+            embedding.SIGNATURE_NAME: embedding.serve_embedding_signature(model, context),
+        }
+
+    def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> tfma.EvalConfig:
+        # No label: the blessing only checks that the exported model embeds the eval split.
+        count = tfma.MetricConfig(
+            class_name="ExampleCount",
+            threshold=tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 1})))
+        return tfma.EvalConfig(
+            model_specs=[tfma.ModelSpec(signature_name="serving_default",
+                                        prediction_key=embedding.OUTPUT_NAME)],
+            slicing_specs=[tfma.SlicingSpec()],
+            metrics_specs=[tfma.MetricsSpec(metrics=[count])])
