@@ -63,6 +63,10 @@ def make_dataset(file_patterns, *, task, batch_size: int, boundaries: Sequence[i
     `shuffle`, the order of examples (and so the batch composition) changes every epoch.
     """
     ds = read_examples(file_patterns, feature_spec(task.label_spec()))
+    # Optional task hook: one stored record -> several training examples (e.g. the windows of
+    # a long question-answering context).
+    if getattr(task, "flatten", None) is not None:
+        ds = task.flatten(ds)
     # Parsed examples are small (a few hundred ints); caching avoids re-reading gzip files.
     ds = ds.cache()
     if shuffle:

@@ -1,0 +1,108 @@
+"""TFMA metrics for question-answering: SQuAD exact match and F1 of the served answers.
+
+Imported by TFMA through MetricConfig(module="trainer.qa_metrics", class_name=...). Per example
+the label is the raw `answers_text` feature (the gold answers; none for an unanswerable
+question) and the prediction is the serving signature's `answer` string. Values are fractions
+(0..1), averaged over examples, each the max over the gold answers (trainer/qa_postprocess.py).
+"""
+from typing import Dict, Iterable, List, Optional
+
+import apache_beam as beam
+import numpy as np
+from tensorflow_model_analysis.metrics import metric_types
+
+from trainer import qa_postprocess
+
+
+def _strings(value, model_name: str, output_name: str, key: str = "") -> List[str]:
+    for name in (model_name, output_name, key):
+        if isinstance(value, dict) and name:
+            value = value.get(name, value)
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise ValueError(f"expected one label/prediction array, got keys {sorted(value)}")
+        (value,) = value.values()
+    if value is None:
+        return []
+    if hasattr(value, "values") and hasattr(value, "indices"):  # a sparse value
+        value = value.values
+    values = np.asarray(value, dtype=object).reshape(-1)
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+class _Combiner(beam.CombineFn):
+    def __init__(self, key: metric_types.MetricKey, quantity: str, prediction_key: str):
+        self._key = key
+        self._quantity = quantity
+        self._prediction_key = prediction_key
+
+    def create_accumulator(self):
+        return [0.0, 0]
+
+    def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
+        golds = [g for g in _strings(element.label, self._key.model_name,
+                                     self._key.output_name) if g]
+        predictions = _strings(element.prediction, self._key.model_name,
+                               self._key.output_name, self._prediction_key)
+        prediction = predictions[0] if predictions else ""
+        metric = qa_postprocess.exact_match if self._quantity == "exact_match" else qa_postprocess.f1
+        accumulator[0] += qa_postprocess.max_over_golds(metric, prediction, golds)
+        accumulator[1] += 1
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable):
+        total = [0.0, 0]
+        for value, count in accumulators:
+            total[0] += value
+            total[1] += count
+        return total
+
+    def extract_output(self, accumulator) -> Dict[metric_types.MetricKey, float]:
+        value, count = accumulator
+        return {self._key: float(value / count) if count else 0.0}
+
+
+def _computations_for(quantity: str):
+    def computations(name: str, eval_config=None, model_names=None, output_names=None,
+                     sub_keys=None, aggregation_type=None, class_weights=None,
+                     example_weighted=False, query_key=None) -> metric_types.MetricComputations:
+        result = []
+        for model_name in model_names or [""]:
+            for output_name in output_names or [""]:
+                specs = [spec for spec in (eval_config.model_specs if eval_config else [])
+                         if spec.name == model_name] or [None]
+                prediction_key = specs[0].prediction_key if specs[0] is not None else ""
+                key = metric_types.MetricKey(name=name, model_name=model_name,
+                                             output_name=output_name,
+                                             example_weighted=example_weighted)
+                result.append(metric_types.MetricComputation(
+                    keys=[key], preprocessors=None,
+                    combiner=_Combiner(key, quantity, prediction_key)))
+        return result
+    return computations
+
+
+class _SquadMetric(metric_types.Metric):
+    quantity = ""
+    default_name = ""
+
+    def __init__(self, name: Optional[str] = None):
+        super().__init__(_computations_for(self.quantity), name=name or self.default_name)
+
+    @property
+    def compute_confidence_interval(self) -> bool:
+        return False
+
+
+class SquadExactMatch(_SquadMetric):
+    quantity = "exact_match"
+    default_name = "exact_match"
+
+
+class SquadF1(_SquadMetric):
+    quantity = "f1"
+    default_name = "f1"
+
+
+for _metric in (SquadExactMatch, SquadF1):
+    metric_types.register_metric(_metric)
