@@ -6,6 +6,7 @@ in it with a recognised extension; README.md and the like are ignored). Recognis
     .csv  .tsv                     CSV with a header row (.tsv: tab-separated)
     .jsonl  .json                  JSON Lines, one object per line
     .tfrecord  .tfrecords          TFRecord of tf.train.Example
+    .conll                         CoNLL (token-classification): one token a line, tag last
     any of the above + .gz         gzip-compressed (e.g. data.jsonl.gz, data.tfrecord.gz)
 
 `resolve_inputs` turns the two paths into the `input_base`, `input_config` and
@@ -32,6 +33,7 @@ FORMATS = {
     ".json": "jsonl",
     ".tfrecord": "tfrecord",
     ".tfrecords": "tfrecord",
+    ".conll": "conll",  # token-classification: one token a line (components/conll_reader.py)
 }
 RECOGNISED_EXTENSIONS = tuple(sorted(FORMATS)) + tuple(sorted(e + ".gz" for e in FORMATS))
 

@@ -40,6 +40,8 @@ from tfx.proto import example_gen_pb2
 from tfx.proto import range_config_pb2
 from tfx.types import standard_component_specs
 
+from components import conll_reader
+from components import squad_reader
 from components.input_files import (  # noqa: F401  (re-exported: the module's API)
     InputError,
     InputSpec,
@@ -93,8 +95,12 @@ def read_file(path: str) -> Iterator[tf.train.Example]:
     if kind.format in ("csv", "tsv"):
         examples = read_csv(path, delimiter="\t" if kind.format == "tsv" else ",",
                             compressed=kind.compressed)
+    elif kind.format == "jsonl" and squad_reader.is_squad_file(path, kind.compressed):
+        examples = squad_reader.read_squad(path, compressed=kind.compressed)
     elif kind.format == "jsonl":
         examples = read_jsonl(path, compressed=kind.compressed)
+    elif kind.format == "conll":
+        examples = conll_reader.read_conll(path, compressed=kind.compressed)
     else:
         examples = read_tfrecord(path, compressed=kind.compressed)
     count = 0
@@ -200,7 +206,8 @@ def _set_json_feature(features: Any, key: str, value: Any) -> None:
         if not values:
             return
     elif isinstance(value, dict):
-        raise ValueError("nested objects are not supported")
+        squad_reader.set_nested_feature(features, key, value)  # SQuAD-style answers only
+        return
     else:  # pragma: no cover - json.loads yields no other types
         raise ValueError(f"unsupported value {value!r}")
 

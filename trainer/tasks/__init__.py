@@ -4,6 +4,14 @@ from trainer.tasks.base import Task
 from trainer.tasks.text_classification import TextClassificationTask
 
 _TASKS = {task.name: task for task in (TextClassificationTask(),)}
+from trainer.tasks.question_answering import QuestionAnsweringTask  # noqa: E402
+_TASKS[QuestionAnsweringTask.name] = QuestionAnsweringTask()
+from trainer.tasks.token_classification import TokenClassificationTask  # noqa: E402
+_TASKS[TokenClassificationTask.name] = TokenClassificationTask()
+from trainer.tasks.text_pair_classification import TextPairClassificationTask  # noqa: E402
+_TASKS[TextPairClassificationTask.name] = TextPairClassificationTask()
+from trainer.tasks.embedding import EmbeddingTask  # noqa: E402
+_TASKS[EmbeddingTask.name] = EmbeddingTask()
 
 
 def get_task(name: str) -> Task:
