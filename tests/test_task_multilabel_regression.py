@@ -268,6 +268,7 @@ def _quality_context(checkpoint, **task_options):
 STRING = tf.io.FixedLenFeature([], tf.string)
 
 
+@pytest.mark.slow
 def test_multi_label_learns_with_pretrained_checkpoint(shared_checkpoint, tmp_path):
     from tests import task_quality
     train, held_out = multi_label_rows(192, 3), multi_label_rows(60, 4)
@@ -304,6 +305,7 @@ def test_multi_label_learns_with_pretrained_checkpoint(shared_checkpoint, tmp_pa
     assert served["labels"] == expected
 
 
+@pytest.mark.slow
 def test_regression_learns_with_pretrained_checkpoint(shared_checkpoint, tmp_path):
     from tests import task_quality
     from scipy import stats

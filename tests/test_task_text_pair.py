@@ -216,6 +216,7 @@ def test_text_pair_end_to_end(tmp_path, pair_checkpoint):
     assert result["embedding_shape"] == [2, 32]
 
 
+@pytest.mark.slow
 def test_pair_task_learns_with_pretrained_checkpoint(shared_checkpoint, tmp_path):
     import numpy as np
     import pipeline_config
