@@ -106,6 +106,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         for name in ("absl", "apache_beam", "tensorflow"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        # TFX raises absl's verbosity while it runs; filtering at the handler keeps it quiet.
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.ERROR)
     from pipeline import runner  # heavy imports only after argument parsing
 
     if args.command == "run":
