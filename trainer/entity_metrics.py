@@ -120,6 +120,8 @@ def score(true_sequences: Sequence[Sequence[str]],
 import apache_beam as beam  # noqa: E402
 from tensorflow_model_analysis.metrics import metric_types  # noqa: E402
 
+from trainer import combiner_metrics  # noqa: E402
+
 
 def _single(value, model_name: str, output_name: str, key: str = ""):
     """The array for this model/output out of TFMA's (possibly nested) label/prediction;
@@ -167,37 +169,8 @@ class _SequenceCombiner(beam.CombineFn):
         return {self._key: float(getattr(accumulator, self._quantity))}
 
 
-def _computations_for(quantity: str):
-    def computations(name: str, eval_config=None,
-                     model_names=None, output_names=None, sub_keys=None,
-                     aggregation_type=None, class_weights=None, example_weighted=False,
-                     query_key=None) -> metric_types.MetricComputations:
-        result = []
-        for model_name in model_names or [""]:
-            for output_name in output_names or [""]:
-                all_specs = list(eval_config.model_specs) if eval_config else []
-                specs = [spec for spec in all_specs if spec.name == model_name] or all_specs
-                prediction_key = specs[0].prediction_key if specs else ""
-                key = metric_types.MetricKey(name=name, model_name=model_name,
-                                             output_name=output_name,
-                                             example_weighted=example_weighted)
-                result.append(metric_types.MetricComputation(
-                    keys=[key], preprocessors=None,
-                    combiner=_SequenceCombiner(key, quantity, prediction_key)))
-        return result
-    return computations
-
-
-class _SequenceMetric(metric_types.Metric):
-    quantity = ""
-    default_name = ""
-
-    def __init__(self, name: Optional[str] = None):
-        super().__init__(_computations_for(self.quantity), name=name or self.default_name)
-
-    @property
-    def compute_confidence_interval(self) -> bool:
-        return False
+class _SequenceMetric(combiner_metrics.CombinerMetric):
+    combiner_class = _SequenceCombiner
 
 
 class TokenAccuracy(_SequenceMetric):

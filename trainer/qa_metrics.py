@@ -5,13 +5,13 @@ the label is the raw `answers_text` feature (the gold answers; none for an unans
 question) and the prediction is the serving signature's `answer` string. Values are fractions
 (0..1), averaged over examples, each the max over the gold answers (trainer/qa_postprocess.py).
 """
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List
 
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
 
-from trainer import qa_postprocess
+from trainer import combiner_metrics, qa_postprocess
 
 
 def _strings(value, model_name: str, output_name: str, key: str = "") -> List[str]:
@@ -62,36 +62,8 @@ class _Combiner(beam.CombineFn):
         return {self._key: float(value / count) if count else 0.0}
 
 
-def _computations_for(quantity: str):
-    def computations(name: str, eval_config=None, model_names=None, output_names=None,
-                     sub_keys=None, aggregation_type=None, class_weights=None,
-                     example_weighted=False, query_key=None) -> metric_types.MetricComputations:
-        result = []
-        for model_name in model_names or [""]:
-            for output_name in output_names or [""]:
-                specs = [spec for spec in (eval_config.model_specs if eval_config else [])
-                         if spec.name == model_name] or [None]
-                prediction_key = specs[0].prediction_key if specs[0] is not None else ""
-                key = metric_types.MetricKey(name=name, model_name=model_name,
-                                             output_name=output_name,
-                                             example_weighted=example_weighted)
-                result.append(metric_types.MetricComputation(
-                    keys=[key], preprocessors=None,
-                    combiner=_Combiner(key, quantity, prediction_key)))
-        return result
-    return computations
-
-
-class _SquadMetric(metric_types.Metric):
-    quantity = ""
-    default_name = ""
-
-    def __init__(self, name: Optional[str] = None):
-        super().__init__(_computations_for(self.quantity), name=name or self.default_name)
-
-    @property
-    def compute_confidence_interval(self) -> bool:
-        return False
+class _SquadMetric(combiner_metrics.CombinerMetric):
+    combiner_class = _Combiner
 
 
 class SquadExactMatch(_SquadMetric):
