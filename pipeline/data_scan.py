@@ -8,7 +8,7 @@ import collections
 import dataclasses
 from typing import Dict, List, Optional
 
-from components.input_files import list_input_files, resolve_inputs
+from components.input_files import resolve_inputs
 from components.text_example_gen import read_file
 
 # Enough text to learn a WordPiece vocabulary; more only slows the learner.
@@ -40,7 +40,8 @@ def _value(feature) -> List[str]:
 
 def scan(train: str, text_columns: List[str], label_column: Optional[str]) -> DataScan:
     """Reads every training example once: label counts, texts, and the columns checked."""
-    files = list(resolve_inputs(train).train_files) or list_input_files(train)
+    # resolve_inputs raises InputError when the path names no usable file.
+    files = list(resolve_inputs(train).train_files)
     labels = collections.Counter()
     texts: List[str] = []
     n = 0

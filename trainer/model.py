@@ -20,6 +20,12 @@ def sequence_inputs() -> Dict[str, tf_keras.Input]:
             for name in SEQUENCE_FEATURES}
 
 
+def _apply(electra, inputs: Dict[str, tf_keras.Input]):
+    """Calls a HuggingFace TFElectra* model on the shared sequence inputs."""
+    return electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                   token_type_ids=inputs["token_type_ids"])
+
+
 def build_sequence_classifier(checkpoint_dir: str, num_labels: int,
                               problem_type: str = "single_label_classification") -> tf_keras.Model:
     """ELECTRA discriminator + HuggingFace's classification head, returning logits."""
@@ -31,8 +37,7 @@ def build_sequence_classifier(checkpoint_dir: str, num_labels: int,
         # A PyTorch model.safetensors beside tf_model.h5 cannot load without torch.
         use_safetensors=False)
     inputs = sequence_inputs()
-    logits = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                     token_type_ids=inputs["token_type_ids"]).logits
+    logits = _apply(electra, inputs).logits
     model = tf_keras.Model(inputs=inputs, outputs=logits, name="electra_classifier")
     return attach_encoder(model, electra.electra)
 
@@ -43,8 +48,7 @@ def build_encoder(checkpoint_dir: str) -> tf_keras.Model:
 
     electra = TFElectraModel.from_pretrained(checkpoint_dir, use_safetensors=False)
     inputs = sequence_inputs()
-    hidden = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                     token_type_ids=inputs["token_type_ids"]).last_hidden_state
+    hidden = _apply(electra, inputs).last_hidden_state
     model = tf_keras.Model(inputs=inputs, outputs=hidden, name="electra_encoder")
     return attach_encoder(model, electra.electra)
 
@@ -56,8 +60,7 @@ def build_token_classifier(checkpoint_dir: str, num_labels: int) -> tf_keras.Mod
     electra = TFElectraForTokenClassification.from_pretrained(
         checkpoint_dir, num_labels=num_labels, use_safetensors=False)
     inputs = sequence_inputs()
-    logits = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                     token_type_ids=inputs["token_type_ids"]).logits
+    logits = _apply(electra, inputs).logits
     model = tf_keras.Model(inputs=inputs, outputs=logits, name="electra_token_classifier")
     return attach_encoder(model, electra.electra)
 
@@ -71,8 +74,7 @@ def build_span_extractor(checkpoint_dir: str) -> tf_keras.Model:
 
     electra = TFElectraForQuestionAnswering.from_pretrained(checkpoint_dir, use_safetensors=False)
     inputs = sequence_inputs()
-    out = electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                  token_type_ids=inputs["token_type_ids"])
+    out = _apply(electra, inputs)
     logits = tf.stack([out.start_logits, out.end_logits], axis=-1)
     pad = (1.0 - tf.cast(inputs["attention_mask"], logits.dtype)) * -10000.0
     logits = logits + pad[:, :, None]
