@@ -45,6 +45,21 @@ def _hidden_size(checkpoint_dir: str) -> Optional[int]:
         return json.load(f).get("hidden_size")
 
 
+def run_locally(pipeline) -> None:
+    """Runs `pipeline` with LocalDagRunner.
+
+    TFX's Beam executors parse `sys.argv + beam_pipeline_args` with absl flags, so a caller's own
+    arguments leak into Beam (pytest's `-v` is absl's `--verbosity` and swallows the next Beam
+    flag). Run with a bare argv; the pipeline's own `beam_pipeline_args` are unaffected.
+    """
+    saved_argv = sys.argv
+    sys.argv = saved_argv[:1]
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    finally:
+        sys.argv = saved_argv
+
+
 def run_pipeline(cfg: pipeline_config.PipelineConfig):
     """Runs the whole pipeline; returns (RunRecord, ResolvedCheckpoint). Raises on failure."""
     os.makedirs(cfg.output_dir, exist_ok=True)
@@ -62,7 +77,7 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
         context, scan.label_counts,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             cfg.metadata_path))
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    run_locally(pipeline)
     return read_run(cfg.metadata_path), checkpoint, scan, cfg
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from tfx import v1 as tfx
 
+from pipeline.runner import run_locally
 from components.text_example_gen import (
     BadInputError,
     InputError,
@@ -76,7 +77,7 @@ def run_example_gen(root, spec):
         pipeline_name="text_example_gen_test", pipeline_root=os.path.join(root, "pipeline"),
         components=[example_gen], metadata_connection_config=connection,
         beam_pipeline_args=BEAM_ARGS)
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    run_locally(pipeline)
 
     [artifact] = metadata_store.MetadataStore(connection).get_artifacts_by_type("Examples")
     split_names = json.loads(artifact.properties["split_names"].string_value)
