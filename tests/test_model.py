@@ -66,3 +66,47 @@ def test_xla_compiled_training_runs_and_loss_falls(tiny_checkpoint):
     assert all(np.isfinite(losses)) and losses[-1] < losses[0] - 0.003, losses
     # The step really was compiled with XLA (a traced, jit-compiled train function).
     assert model.train_function is not None and model._jit_compile is True
+
+
+def test_steps_traced_without_autograph_train_identically(tiny_checkpoint, monkeypatch):
+    """trace_without_autograph: the same losses and weights as Keras' AutoGraph-traced steps,
+    and AutoGraph really converts nothing while the steps trace (the start-up saving)."""
+    from tensorflow.python.autograph.impl import api as autograph_api
+
+    rng = np.random.default_rng(3)
+    batches = [(_batch(8, int(rng.integers(5, 12)), seed=s), rng.integers(0, 2, 8))
+               for s in range(6)]
+
+    def train(without_autograph: bool):
+        tf_keras.backend.clear_session()
+        tf_keras.utils.set_random_seed(0)
+        model = model_lib.build_sequence_classifier(tiny_checkpoint, num_labels=2)
+        model.compile(optimizer=optimization.create_optimizer(
+                          learning_rate=1e-3, num_train_steps=12, num_layers=2, layer_decay=0.8),
+                      loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        if without_autograph:
+            model_lib.trace_without_autograph(model)
+        conversions = []
+        original = autograph_api._convert_actual
+        monkeypatch.setattr(autograph_api, "_convert_actual",
+                            lambda *a, **k: conversions.append(a[0]) or original(*a, **k))
+        losses = [model.train_on_batch(x, y) for x, y in batches]
+        evaluated = model.evaluate(*batches[0], verbose=0)
+        monkeypatch.undo()
+        return losses, evaluated, [w.numpy() for w in model.trainable_weights], conversions
+
+    plain = train(False)
+    fast = train(True)
+    np.testing.assert_allclose(fast[0], plain[0], rtol=1e-5)
+    np.testing.assert_allclose(fast[1], plain[1], rtol=1e-5)
+    for a, b in zip(fast[2], plain[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    def heavy(conversions):  # the model's layers, the optimizer, the project's losses
+        modules = [getattr(f, "__module__", "") or "" for f in conversions]
+        prefixes = ("transformers", "trainer", "tf_keras.src.optimizers", "tf_keras.src.layers",
+                    "tf_keras.src.engine.functional")
+        return [m for m in modules if m.startswith(prefixes)]
+
+    assert heavy(plain[3]), "Keras' default tracing no longer converts the model: helper moot"
+    assert not heavy(fast[3]), f"AutoGraph still converted: {sorted(set(heavy(fast[3])))}"
+    assert len(fast[3]) * 4 < len(plain[3]), (len(fast[3]), len(plain[3]))

@@ -122,6 +122,33 @@ def test_single_label_loss_unchanged():
     assert float(task.loss()(y_true, logits)) == pytest.approx(float(tf.reduce_mean(expected)))
 
 
+def test_correlation_metrics_combine_like_scipy():
+    """TFMA's Pearson/Spearman combiners, fed in two shards and merged, equal scipy's."""
+    from scipy import stats
+    from tensorflow_model_analysis.metrics import metric_types
+    from trainer import regression_metrics as rm
+    rng = np.random.default_rng(0)
+    labels = rng.normal(size=40)
+    scores = np.exp(labels) + rng.normal(scale=0.3, size=40)  # monotone-ish, not linear
+    expected = {"pearson": stats.pearsonr(labels, scores)[0],
+                "spearman": stats.spearmanr(labels, scores).correlation}
+    for metric in (rm.PearsonCorrelation(), rm.SpearmanCorrelation()):
+        (computation,) = metric.computations(model_names=[""], output_names=[""])
+        combiner = computation.combiner
+        shards = []
+        for part in (slice(0, 15), slice(15, 40)):
+            accumulator = combiner.create_accumulator()
+            for label, score in zip(labels[part], scores[part]):
+                accumulator = combiner.add_input(accumulator, metric_types.StandardMetricInputs(
+                    label=np.array([label]), prediction={"score": np.array([score])},
+                    example_weight=np.array([1.0])))
+            shards.append(accumulator)
+        (value,) = combiner.extract_output(combiner.merge_accumulators(shards)).values()
+        assert value == pytest.approx(expected[metric.name], abs=1e-9), metric.name
+    assert expected["spearman"] != pytest.approx(expected["pearson"], abs=1e-3)
+    assert math.isnan(rm.correlation("spearman", [1.0, 1.0, 1.0], [0.1, 0.2, 0.3]))
+
+
 def test_eval_bars():
     task = get_task("text-classification")
     cfg = config(regression=True)
@@ -255,6 +282,10 @@ def test_regression_end_to_end(tmp_path, topic_checkpoint):
     mse = float(np.mean((np.array(result["score"]) - truth) ** 2))
     assert pearson >= 0.8 and mse < np.var(truth) / 2, (pearson, mse, np.var(truth))
     assert not math.isnan(pearson)
+    # The Evaluator computed Pearson and Spearman (TFMA has only r² built in) on the eval split.
+    from pipeline.run_record import read_run
+    metrics = read_run(str(tmp_path / "out" / "metadata.sqlite")).candidate_metrics
+    assert metrics["pearson"] >= 0.8 and metrics["spearman"] >= 0.7, metrics
 
 
 # ---- Quality with the real pretrained checkpoint (../shared) ------------------------------

@@ -101,6 +101,20 @@ def encoder_of(model: tf_keras.Model):
     return encoder
 
 
+def trace_without_autograph(model: tf_keras.Model) -> tf_keras.Model:
+    """Makes Keras trace the model's train/test/predict steps as plain Python.
+
+    By default Keras traces them through AutoGraph, which parses and rewrites the source of
+    every Python function they reach: HuggingFace's layers and the optimizer's per-variable
+    update loop. That rewriting was half the time to the first training step (bench notes in
+    docs/benchmarks.md). Nothing on these paths branches in Python on tensor values, so the
+    traced graph is the same without it (tests/test_model.py checks identical losses).
+    """
+    for step in ("train_step", "test_step", "predict_step"):
+        setattr(model, step, tf.autograph.experimental.do_not_convert(getattr(model, step)))
+    return model
+
+
 def dense_sequence_features(transformed: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Transform's variable-length id features as dense int32, padded with 0 to the batch max."""
     dense = {}

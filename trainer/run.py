@@ -52,6 +52,7 @@ def run_fn(fn_args) -> None:
     optimizer.build(model.trainable_variables)
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics(),
                   jit_compile=cfg.train.use_xla)
+    model_lib.trace_without_autograph(model)
 
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
     history = model.fit(

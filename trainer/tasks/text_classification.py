@@ -380,6 +380,9 @@ def _model_spec(label_key: str, prediction_key: str) -> tfma.ModelSpec:
                           preprocessing_function_names=["transform_features"])
 
 
+REGRESSION_METRICS = "trainer.regression_metrics"
+
+
 def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> tfma.EvalConfig:
     """MSE must beat predicting the training mean (MSE = variance of the training labels)."""
     values, weights = [], []
@@ -405,8 +408,9 @@ def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> tfma.EvalCon
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"), mse,
-            tfma.MetricConfig(class_name="SquaredPearsonCorrelation"),
-            tfma.MetricConfig(class_name="MeanAbsoluteError")])])
+            tfma.MetricConfig(class_name="MeanAbsoluteError"),
+            tfma.MetricConfig(class_name="PearsonCorrelation", module=REGRESSION_METRICS),
+            tfma.MetricConfig(class_name="SpearmanCorrelation", module=REGRESSION_METRICS)])])
 
 
 def multi_label_eval_config(cfg, label_counts: Mapping[str, int]) -> tfma.EvalConfig:

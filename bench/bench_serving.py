@@ -1,0 +1,170 @@
+"""Serving benchmark: the pushed SavedModel's `serve_text` vs the HuggingFace TF model.
+
+Measures, in one process and interleaved (ours, HF eager, HF tf.function, ours, ...):
+
+* one request of one sentence: latency p50 / p90 over ``--requests`` calls after a warm-up;
+* throughput at batch ``--batch`` (sentences/second), over ``--batches`` batches.
+
+"Ours" is the SavedModel the pipeline pushed, loaded with ``tf.saved_model.load`` and called
+through ``signatures["serve_text"]`` with raw strings: WordPiece tokenization, the encoder, the
+head and the label lookup all run in the graph. The references are the same architecture as
+HuggingFace users call it: ``ElectraTokenizerFast`` in Python, then
+``TFElectraForSequenceClassification`` eagerly (``model(**inputs)``) and inside a
+``tf.function``; both pad a batch to its longest sentence (``padding=True``), as a server would.
+
+    TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 TF_ENABLE_ONEDNN_OPTS=1 \\
+        .venv/bin/python bench/bench_serving.py [--saved-model DIR]
+
+Without ``--saved-model`` it uses the newest version pushed by ``bench/bench_finetune.py``'s
+pipeline stage (``bench/out/pipeline/serving/*/*``).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(REPO_ROOT), "shared", "checkpoints",
+                                  "electra-format-minilm-l6-h384-uncased")
+for _key, _value in {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                     "HF_HUB_OFFLINE": "1", "TF_ENABLE_ONEDNN_OPTS": "1"}.items():
+    os.environ.setdefault(_key, _value)
+
+
+def log(msg: str) -> None:
+    print(f"[bench_serving] {msg}", file=sys.stderr, flush=True)
+
+
+def newest_pushed_model() -> str:
+    versions = sorted(glob.glob(os.path.join(REPO_ROOT, "bench", "out", "pipeline", "serving",
+                                             "*", "*", "saved_model.pb")))
+    if not versions:
+        sys.exit("no pushed model under bench/out/pipeline/serving: run "
+                 "`bench/bench_finetune.py --stages split,pipeline` first or pass --saved-model")
+    return os.path.dirname(versions[-1])
+
+
+def sentences(path: str, n: int) -> List[str]:
+    with open(path) as f:
+        rows = [json.loads(line)["text"] for line in f if line.strip()]
+    return rows[:n]
+
+
+def latency_ms(call: Callable[[], object], requests: int, warmup: int) -> Dict[str, float]:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    times.sort()
+    return {"p50_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))]}
+
+
+def throughput(call_batch: Callable[[List[str]], object], batches: List[List[str]]) -> float:
+    call_batch(batches[0])  # warm-up (trace) at this batch shape
+    t0 = time.perf_counter()
+    for batch in batches:
+        call_batch(batch)
+    return sum(len(b) for b in batches) / (time.perf_counter() - t0)
+
+
+def build_paths(saved_model_dir: str, checkpoint: str, num_labels: int):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the SavedModel's WordPiece ops)
+    from transformers import ElectraTokenizerFast, TFElectraForSequenceClassification
+
+    served = tf.saved_model.load(saved_model_dir)
+    serve_text = served.signatures["serve_text"]
+
+    def ours(texts: List[str]):
+        return serve_text(text=tf.constant(texts))["probabilities"].numpy()
+
+    tokenizer = ElectraTokenizerFast.from_pretrained(checkpoint)
+    model = TFElectraForSequenceClassification.from_pretrained(checkpoint, num_labels=num_labels)
+
+    def hf_eager(texts: List[str]):
+        inputs = tokenizer(texts, padding=True, truncation=True, max_length=128,
+                           return_tensors="tf")
+        return tf.nn.softmax(model(**inputs, training=False).logits).numpy()
+
+    spec = tf.TensorSpec([None, None], tf.int32)
+
+    @tf.function(input_signature=[spec, spec, spec])
+    def hf_graph_call(input_ids, attention_mask, token_type_ids):
+        return tf.nn.softmax(model(input_ids=input_ids, attention_mask=attention_mask,
+                                   token_type_ids=token_type_ids, training=False).logits)
+
+    def hf_function(texts: List[str]):
+        inputs = tokenizer(texts, padding=True, truncation=True, max_length=128,
+                           return_tensors="tf")
+        return hf_graph_call(inputs["input_ids"], inputs["attention_mask"],
+                             inputs["token_type_ids"]).numpy()
+
+    return {"ours_serve_text": ours, "hf_tf_eager": hf_eager, "hf_tf_function": hf_function}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    p.add_argument("--saved-model", help="a pushed version directory (default: newest bench one)")
+    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="HF reference checkpoint")
+    p.add_argument("--data", default=os.path.join(REPO_ROOT, "bench", "out", "eval.jsonl"),
+                   help="JSON Lines with a text field (default: the fine-tuning bench's eval)")
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batches", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds per path")
+    p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", "serving.json"))
+    args = p.parse_args(argv)
+
+    saved_model = args.saved_model or newest_pushed_model()
+    if not os.path.exists(args.data):
+        args.data = os.path.join(REPO_ROOT, "data", "sentiment_sentences", "eval.jsonl")
+    texts = sentences(args.data, args.batch * args.batches)
+    batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
+    one = [texts[0]]
+    log(f"model {saved_model}; one-request sentence: {one[0]!r}")
+    paths = build_paths(saved_model, args.checkpoint, num_labels=2)
+
+    rounds: Dict[str, List[Dict[str, float]]] = {name: [] for name in paths}
+    for round_index in range(args.rounds):
+        for name, call in paths.items():
+            result = latency_ms(lambda: call(one), args.requests, args.warmup)
+            result["batch_per_s"] = throughput(call, batches)
+            rounds[name].append(result)
+            log(f"round {round_index + 1} {name}: p50 {result['p50_ms']:.2f} ms, "
+                f"p90 {result['p90_ms']:.2f} ms, batch {args.batch}: "
+                f"{result['batch_per_s']:.1f} sentences/s")
+
+    summary = {name: {key: statistics.median(r[key] for r in results)
+                      for key in results[0]} for name, results in rounds.items()}
+    ours = summary["ours_serve_text"]
+    for name, figures in summary.items():
+        figures["p50_vs_ours"] = figures["p50_ms"] / ours["p50_ms"]
+        figures["batch_throughput_vs_ours"] = figures["batch_per_s"] / ours["batch_per_s"]
+    report = {"saved_model": os.path.relpath(saved_model, REPO_ROOT), "requests": args.requests,
+              "batch": args.batch, "rounds": args.rounds, "cpus": os.cpu_count(),
+              "summary": summary, "rounds_detail": rounds}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"\n| path | one sentence p50 (ms) | p90 (ms) | batch {args.batch} (sentences/s) |")
+    print("|---|---|---|---|")
+    for name, figures in summary.items():
+        print(f"| {name} | {figures['p50_ms']:.2f} | {figures['p90_ms']:.2f} | "
+              f"{figures['batch_per_s']:.1f} |")
+    print(f"\nHF eager p50 / ours: {summary['hf_tf_eager']['p50_vs_ours']:.1f}x; "
+          f"HF tf.function p50 / ours: {summary['hf_tf_function']['p50_vs_ours']:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
