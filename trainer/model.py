@@ -20,6 +20,9 @@ def sequence_inputs() -> Dict[str, tf_keras.Input]:
             for name in SEQUENCE_FEATURES}
 
 
+# Plain Python, not AutoGraph: building the functional model traces every HF layer once, and
+# AutoGraph's source rewriting of those layers made this 4-6x slower (docs/benchmarks.md).
+@tf.autograph.experimental.do_not_convert
 def _apply(electra, inputs: Dict[str, tf_keras.Input]):
     """Calls a HuggingFace TFElectra* model on the shared sequence inputs."""
     return electra(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
