@@ -18,7 +18,6 @@ import tensorflow as tf
 
 import pipeline_config
 from tests import task_quality
-from trainer import model as model_lib
 from trainer import tokenization
 from trainer.run_context import RunContext
 from trainer.tasks import get_task
