@@ -109,6 +109,9 @@ class TrainConfig:
     # Caps the number of steps per epoch (None: the whole training split); for smoke runs.
     steps_per_epoch: Optional[int] = None
     eval_batch_size: int = 64
+    # Training is checkpointed every this many steps and at each epoch end, under
+    # OUTPUT/checkpoints/train-*/, so that a killed run resumes there (trainer/resume.py).
+    checkpoint_every_steps: int = 200
 
 
 @dataclasses.dataclass

@@ -10,6 +10,7 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from components.anomaly_gate import AnomalyGate
+from components.atomic_pusher import AtomicPusher
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from trainer import tasks
 from trainer.run_context import RunContext
@@ -72,11 +73,14 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         baseline_model=latest_blessed_model.outputs["model"],
         eval_config=task.eval_config(context, label_counts))
 
-    pusher = tfx.components.Pusher(
+    # TFX's Pusher with an atomic copy (write beside, then rename): a killed push never
+    # leaves a partial version for TF Serving. Same node id, outputs and properties.
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)))
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir))
+    ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,

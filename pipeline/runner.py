@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 import pipeline_config
 from components.anomaly_gate import AnomaliesFoundError
 from components.input_files import InputError
-from pipeline import data_scan, summary
+from pipeline import data_scan, run_lock, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -26,6 +26,9 @@ except ImportError:  # pragma: no cover
     BadInputError = InputError
 USER_ERRORS = (AnomaliesFoundError, InputError, BadInputError, CheckpointError,
                pipeline_config.ConfigError, data_scan.DataError)
+
+# Another run holds OUTPUT/.lock (pipeline/run_lock.py).
+USER_ERRORS += (run_lock.RunLockedError,)
 
 
 def _user_error(exc: BaseException) -> Optional[BaseException]:
@@ -61,7 +64,14 @@ def run_locally(pipeline) -> None:
 
 
 def run_pipeline(cfg: pipeline_config.PipelineConfig):
-    """Runs the whole pipeline; returns (RunRecord, ResolvedCheckpoint). Raises on failure."""
+    """Runs the whole pipeline; returns (RunRecord, ResolvedCheckpoint). Raises on failure.
+
+    Holds OUTPUT/.lock throughout: a second run on the same output fails at once."""
+    with run_lock.exclusive(cfg.output_dir):
+        return _run_pipeline_locked(cfg)
+
+
+def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     os.makedirs(cfg.output_dir, exist_ok=True)
     task = tasks.get_task(cfg.task)
     scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg))

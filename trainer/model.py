@@ -37,8 +37,10 @@ def build_sequence_classifier(checkpoint_dir: str, num_labels: int,
 
     electra = TFElectraForSequenceClassification.from_pretrained(
         checkpoint_dir, num_labels=num_labels, problem_type=problem_type,
-        # A PyTorch model.safetensors beside tf_model.h5 cannot load without torch.
-        use_safetensors=False)
+        # A PyTorch model.safetensors beside tf_model.h5 cannot load without torch. Only the
+        # resolved local directory is read (never the hub), and no code in it is run: the
+        # concrete ELECTRA classes ignore a config's auto_map (see README, "Supply chain").
+        use_safetensors=False, local_files_only=True)
     inputs = sequence_inputs()
     logits = _apply(electra, inputs).logits
     model = tf_keras.Model(inputs=inputs, outputs=logits, name="electra_classifier")
@@ -49,7 +51,8 @@ def build_encoder(checkpoint_dir: str) -> tf_keras.Model:
     """The checkpoint's ELECTRA encoder alone, returning the last hidden states [B, T, H]."""
     from transformers import TFElectraModel
 
-    electra = TFElectraModel.from_pretrained(checkpoint_dir, use_safetensors=False)
+    electra = TFElectraModel.from_pretrained(checkpoint_dir, use_safetensors=False,
+                                             local_files_only=True)
     inputs = sequence_inputs()
     hidden = _apply(electra, inputs).last_hidden_state
     model = tf_keras.Model(inputs=inputs, outputs=hidden, name="electra_encoder")
@@ -61,7 +64,7 @@ def build_token_classifier(checkpoint_dir: str, num_labels: int) -> tf_keras.Mod
     from transformers import TFElectraForTokenClassification
 
     electra = TFElectraForTokenClassification.from_pretrained(
-        checkpoint_dir, num_labels=num_labels, use_safetensors=False)
+        checkpoint_dir, num_labels=num_labels, use_safetensors=False, local_files_only=True)
     inputs = sequence_inputs()
     logits = _apply(electra, inputs).logits
     model = tf_keras.Model(inputs=inputs, outputs=logits, name="electra_token_classifier")
@@ -75,7 +78,8 @@ def build_span_extractor(checkpoint_dir: str) -> tf_keras.Model:
     """
     from transformers import TFElectraForQuestionAnswering
 
-    electra = TFElectraForQuestionAnswering.from_pretrained(checkpoint_dir, use_safetensors=False)
+    electra = TFElectraForQuestionAnswering.from_pretrained(
+        checkpoint_dir, use_safetensors=False, local_files_only=True)
     inputs = sequence_inputs()
     out = _apply(electra, inputs)
     logits = tf.stack([out.start_logits, out.end_logits], axis=-1)

@@ -14,6 +14,7 @@ import tf_keras
 from trainer import data
 from trainer import model as model_lib
 from trainer import optimization
+from trainer import resume
 from trainer import tasks
 from trainer.run_context import RunContext
 
@@ -55,15 +56,21 @@ def run_fn(fn_args) -> None:
     model_lib.trace_without_autograph(model)
 
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
+    # Checkpoints outside the Trainer's output, so that a killed run resumes from them.
+    backup = resume.resumable_training(cfg.output_dir, fn_args, cfg.train.checkpoint_every_steps)
+    callbacks.append(backup)
+    # A known number of steps per epoch (the repeated data holds exactly `steps_per_epoch`
+    # batches per pass) lets Keras resume in the middle of an epoch.
     history = model.fit(
-        train_ds.repeat() if cfg.train.steps_per_epoch else train_ds,
+        train_ds.repeat(),
         epochs=cfg.train.epochs,
-        steps_per_epoch=steps_per_epoch if cfg.train.steps_per_epoch else None,
+        steps_per_epoch=steps_per_epoch,
         validation_data=eval_ds, callbacks=callbacks, verbose=2)
 
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
         json.dump({"steps_per_epoch": steps_per_epoch,
+                   "resumed_from_step": backup.resumed_from_step,
                    "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}, f)
 
     signatures = task.serving_signatures(model, transform_output, context)

@@ -204,6 +204,23 @@ def read_lower_case(checkpoint_dir: str) -> bool:
 
 # ---- Graph pieces ----------------------------------------------------------------------------
 
+def valid_utf8(texts: tf.Tensor) -> tf.Tensor:
+    """Valid UTF-8: invalid bytes become U+FFFD, as Python's ``decode(errors="replace")``.
+
+    For serving graphs that echo the request's text back (words, answers): the encoder repairs
+    its own input the same way, so what is echoed is what was tokenized.
+    """
+    return tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace",
+                                        replacement_char=0xFFFD)
+
+
+def whitespace_words(texts: tf.Tensor) -> tf.RaggedTensor:
+    """string [B] -> string [B, (words)]: valid UTF-8 words split at the whitespace HF's
+    pre-tokenizer splits at (Unicode spaces such as U+00A0 too, not only ASCII ones)."""
+    spaces = tf.strings.regex_replace(valid_utf8(texts), _char_class(_SPLIT_SPACE), " ")
+    return tf.strings.split(spaces).with_row_splits_dtype(tf.int64)
+
+
 def _lowercase(texts: tf.Tensor) -> tf.Tensor:
     """Per-character Rust ``char::to_lowercase`` on a 1-D string tensor.
 

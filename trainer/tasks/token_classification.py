@@ -182,11 +182,13 @@ class TokenClassificationTask(Task):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve_examples(examples):
             parsed = tf.io.parse_example(examples, tokens_spec)
-            return tagger(as_ragged(parsed[cfg.data.tokens_column]))
+            tokens = as_ragged(parsed[cfg.data.tokens_column])
+            # The words are echoed back: valid UTF-8, as the encoder reads them.
+            return tagger(tokens.with_flat_values(tokenization.valid_utf8(tokens.flat_values)))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve_text(text):
-            return tagger(tf.strings.split(text).with_row_splits_dtype(tf.int64))
+            return tagger(tokenization.whitespace_words(text))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def transform_features(examples):

@@ -1,0 +1,171 @@
+"""The Pusher publishes a model version whole or not at all, and never an unblessed model.
+
+A push is killed with SIGKILL in the middle of its copy (a subprocess whose file copy is slowed
+down): the serving directory must hold no numeric (servable) version, and the next push must
+clean up the leftover and publish a complete one.
+"""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from components import atomic_pusher
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def fake_saved_model(path: pathlib.Path, files: int = 40) -> pathlib.Path:
+    """A directory shaped like a SavedModel (the Pusher copies it without reading it)."""
+    (path / "variables").mkdir(parents=True)
+    (path / "assets").mkdir()
+    for i in range(files):
+        (path / "variables" / f"variables.data-{i:05d}-of-{files:05d}").write_bytes(
+            os.urandom(4096))
+    (path / "variables" / "variables.index").write_bytes(b"index")
+    (path / "saved_model.pb").write_bytes(b"graph")
+    return path
+
+
+def _tree(path: pathlib.Path):
+    return sorted((str(p.relative_to(path)), p.read_bytes()) for p in path.rglob("*")
+                  if p.is_file())
+
+
+def _artifacts(model_dir, out_dir, blessed: int):
+    model = standard_artifacts.Model()
+    # The Trainer's layout: <model uri>/Format-Serving holds the SavedModel.
+    model.uri = str(model_dir.parent)
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(out_dir / "blessing")
+    blessing.set_int_custom_property("blessed", blessed)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(out_dir / "pushed_model")
+    return model, blessing, pushed
+
+
+def push(model_dir, serving_dir, out_dir, blessed=1):
+    """Runs the executor as TFX does; returns the PushedModel artifact."""
+    model, blessing, pushed = _artifacts(model_dir, out_dir, blessed)
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(serving_dir)))
+    atomic_pusher.AtomicPusherExecutor().Do(
+        {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination), "custom_config": "null"})
+    return pushed
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    return fake_saved_model(tmp_path / "trainer" / "Format-Serving")
+
+
+def _versions(serving_dir):
+    return sorted(p.name for p in serving_dir.iterdir() if p.name.isdigit())
+
+
+def test_push_publishes_a_complete_version_and_records_it(tmp_path, model_dir):
+    serving = tmp_path / "serving" / "m"
+    pushed = push(model_dir, serving, tmp_path)
+    (version,) = _versions(serving)
+    assert _tree(serving / version) == _tree(model_dir)
+    assert os.listdir(serving) == [version]  # no temporary folder left beside it
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert pushed.get_string_custom_property("pushed_destination") == str(serving / version)
+    assert pushed.get_string_custom_property("pushed_version") == version
+    # A second push in the same second gets its own, later version (never skipped).
+    push(model_dir, serving, tmp_path / "second")
+    assert len(_versions(serving)) == 2 and int(_versions(serving)[1]) > int(version)
+
+
+def test_unblessed_model_is_never_pushed(tmp_path, model_dir):
+    serving = tmp_path / "serving" / "m"
+    pushed = push(model_dir, serving, tmp_path, blessed=0)
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert not serving.exists() or not list(serving.iterdir())
+    assert not (tmp_path / "pushed_model").exists()
+
+
+def test_a_push_killed_mid_copy_leaves_no_servable_version(tmp_path, model_dir):
+    serving = tmp_path / "serving" / "m"
+    # The executor's copy in a subprocess (standard library only, so it starts at once), its
+    # file copies slowed down so that the SIGKILL lands mid-copy.
+    script = textwrap.dedent(f"""
+        import shutil, sys, time
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        real_copyfile = shutil.copyfile
+        def slow_copyfile(src, dst, **kwargs):
+            time.sleep(0.2)
+            return real_copyfile(src, dst, **kwargs)
+        shutil.copyfile = slow_copyfile
+        from components.atomic_copy import push_atomically
+        push_atomically({str(model_dir)!r}, {str(serving)!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        copied = []
+        while time.time() < deadline and proc.poll() is None:
+            copied = list(serving.glob(".tmp-*/variables/variables.data-*")) \
+                if serving.exists() else []
+            if len(copied) >= 3:
+                break
+            time.sleep(0.05)
+        assert len(copied) >= 3, f"the push never got under way: {proc.stderr.read()[-2000:]}"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    # Killed mid-copy: the partial copy is only in the hidden temporary folder.
+    assert _versions(serving) == []
+    (leftover,) = [p.name for p in serving.iterdir()]
+    assert leftover.startswith(".tmp-") and leftover.endswith(f"-{proc.pid}")
+    assert len(_tree(serving / leftover)) < len(_tree(model_dir))
+
+    # The next push (the executor, as the pipeline runs it) removes the leftover and
+    # publishes a complete version.
+    push(model_dir, serving, tmp_path / "next")
+    (version,) = _versions(serving)
+    assert sorted(os.listdir(serving)) == [version]
+    assert _tree(serving / version) == _tree(model_dir)
+
+
+def test_a_failed_copy_cleans_up_after_itself(tmp_path, model_dir, monkeypatch):
+    serving = tmp_path / "serving" / "m"
+    import shutil
+    real = shutil.copyfile
+    calls = []
+
+    def failing_copyfile(src, dst, **kwargs):
+        calls.append(src)
+        if len(calls) == 5:
+            raise OSError(28, "No space left on device")
+        return real(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", failing_copyfile)
+    with pytest.raises(OSError, match="No space left"):
+        push(model_dir, serving, tmp_path)
+    assert list(serving.iterdir()) == []
+
+
+def test_pipeline_uses_the_atomic_pusher(tmp_path):
+    import pipeline_config
+    from pipeline.pipeline import create_pipeline
+    from tests import fixtures
+    from trainer.run_context import RunContext
+    cfg = pipeline_config.PipelineConfig(output=str(tmp_path / "out"))
+    cfg.data.train = str(fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(10)))
+    cfg.model.max_seq_length = 16
+    pipeline = create_pipeline(RunContext(cfg, str(tmp_path), True), {"neg": 5, "pos": 5})
+    (pusher,) = [c for c in pipeline.components if c.id == "Pusher"]
+    assert isinstance(pusher, atomic_pusher.AtomicPusher)
+    assert pusher.executor_spec.executor_class is atomic_pusher.AtomicPusherExecutor
+    assert set(pusher.outputs) == {"pushed_model"}
