@@ -54,14 +54,16 @@ def list_runs(output_dir: str) -> List[RunRow]:
         context = store.get_context_by_type_and_name("pipeline_run", run_id)
         started = datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000)
         data, checkpoint = "–", "–"
-        for execution in store.get_executions_by_context(context.id):
+        for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
             node = lineage.node_name(store, execution.id)
             if node == "TextExampleGen":
                 base = lineage.property_value(execution.custom_properties, "input_base")
                 data = str(base) if base else data
             elif node == "Trainer":
-                config = lineage.trainer_config(store, execution)
-                checkpoint = str(config.get("config", {}).get("model", {}).get("checkpoint", "–"))
+                config = lineage.trainer_config(store, execution).get("config", {})
+                checkpoint = str(config.get("model", {}).get("checkpoint", "–"))
+                # What the user passed as --train (ExampleGen records its folder).
+                data = str(config.get("data", {}).get("train") or data)
         counts = ", ".join(f"{n} {split}" for split, n in sorted(record.split_counts.items()))
         blessed = {None: "–", True: "yes", False: "no"}[record.blessed]
         if record.state_of("AnomalyGate") == "failed":
