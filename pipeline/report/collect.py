@@ -356,7 +356,7 @@ def _roles_of_models(store, execution, candidate_model) -> Dict[str, tuple]:
         elif key == "model":
             is_this_run = candidate_model is None or candidate_model.id == model.id
             roles[tfma_name] = (CANDIDATE if is_this_run else f"model {model.id}",
-                                f"this run's Trainer ({model.uri})")
+                                f"the Trainer's model in this run ({model.uri})")
         else:
             roles[tfma_name] = (LAST_BLESSED, f"Trainer of run {run} ({model.uri})")
     return roles

@@ -20,11 +20,10 @@ _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECL
 _MAX_HOPS = 12
 
 
-def _event_key(event) -> str:
-    for step in event.path.steps:
-        if step.HasField("key"):
-            return step.key
-    return ""
+def _event_keys(event) -> List[str]:
+    """The input/output keys of an event: one artifact used under two keys (e.g. the same
+    model as an Evaluator's `model` and `baseline_model`) is one event with both in its path."""
+    return [step.key for step in event.path.steps if step.HasField("key")] or [""]
 
 
 def context_names(store, execution_id: int) -> Dict[str, str]:
@@ -56,7 +55,8 @@ def inputs_by_key(store, execution_id: int) -> Dict[str, List[metadata_store_pb2
     by_key: Dict[str, List[metadata_store_pb2.Artifact]] = {}
     for event in events:
         if event.artifact_id in artifacts:
-            by_key.setdefault(_event_key(event), []).append(artifacts[event.artifact_id])
+            for key in _event_keys(event):
+                by_key.setdefault(key, []).append(artifacts[event.artifact_id])
     return by_key
 
 
