@@ -36,14 +36,16 @@ def full_run(run_id="2024-05-01T10:00:00.000001") -> ReportData:
                 "baseline": {"sparse_categorical_accuracy": 0.7711, "example_count": 200.0},
                 "last blessed": {"sparse_categorical_accuracy": 0.8305, "example_count": 200.0}},
         model_descriptions={"candidate": "this run's Trainer", "baseline": "BaselineTrainer"},
-        slices=[SliceMetrics("label=neg", {"candidate": {"sparse_categorical_accuracy": 0.8},
+        slices=[SliceMetrics("label:neg", {"candidate": {"sparse_categorical_accuracy": 0.8},
                                            "baseline": {"sparse_categorical_accuracy": 0.7}}),
-                SliceMetrics("text_length=0-16", {"candidate": {"sparse_categorical_accuracy": 0.9}})],
+                SliceMetrics("words(text):0-16", {"candidate": {"sparse_categorical_accuracy": 0.9}})],
         confusion={"candidate": ConfusionMatrix(["neg", "pos"], [[80, 15], [17, 88]])},
         calibration={"candidate": [CalibrationBin(0.0, 0.5, 90, 0.2, 0.25),
                                    CalibrationBin(0.5, 1.0, 110, 0.85, 0.8)]},
         label_names=["pos", "neg"],
-        blessed=True, deciding_rule="accuracy beats the baseline by at least 0.01",
+        blessed=True, deciding_rule="all rules passed",
+        blessing_rules=[{"rule": "beats the baseline", "applied": True, "passed": True,
+                         "detail": "accuracy 0.8412 vs baseline 0.7711 + margin 0.01"}],
         pushed_path="/tmp/out/serving/electra_classifier/1714550000",
         lineage=[LineageStep("PushedModel", "/tmp/out/artifacts/Pusher/pushed_model/9", "Pusher",
                              run_id),
@@ -95,7 +97,8 @@ def test_report_holds_metrics_table_decision_and_images(tmp_path):
     assert run_path.parent.parent == tmp_path / "report" / "runs" and latest.exists()
     for page_path in (run_path, latest):
         page = parse(page_path)
-        assert {"metrics", "slices", "splits", "lengths", "history", "lineage"} <= set(page.tables)
+        assert {"metrics", "rules", "slices", "splits", "lengths", "history", "lineage"} <= \
+            set(page.tables)
         text = page.full_text
         # Metrics table: every model as a column, differences of the candidate to the others.
         for column in ("candidate", "baseline", "last blessed", "candidate − baseline",
@@ -104,10 +107,11 @@ def test_report_holds_metrics_table_decision_and_images(tmp_path):
         assert "0.8412" in text and "+0.0701" in text and "+0.0107" in text
         assert "precision (neg)" in text  # class id 1 is "neg" in the label vocabulary
         assert "BLESSED: every threshold passed." in text
-        assert "accuracy beats the baseline by at least 0.01" in text
+        assert "Deciding rule: all rules passed." in text
+        assert "beats the baseline yes yes accuracy 0.8412 vs baseline 0.7711 + margin 0.01" in text
         assert "Pushed version 1714550000" in text
         assert "Overall candidate 200 0.8412" in text  # per slice: example count, accuracy
-        assert "label=neg baseline – 0.7000" in text and "text_length=0-16 candidate – 0.9000" in text
+        assert "label:neg baseline – 0.7000" in text and "words(text):0-16 candidate – 0.9000" in text
         # Self-contained: the images are PNG files beside the page; nothing from a network.
         assert set(page.images) == {"data_summary.png", "training_curves.png",
                                     "confusion_candidate.png", "calibration.png"}
@@ -156,7 +160,7 @@ def test_model_card_describes_the_model_and_its_requests(tmp_path):
     assert card["training"]["examples_per_split"] == {"train": 800, "eval": 200}
     assert card["training"]["words_per_text"]["train"]["max"] == 21
     assert [s["slice"] for s in card["evaluation"]["slices"]] == [
-        "Overall", "label=neg", "text_length=0-16"]
+        "Overall", "label:neg", "words(text):0-16"]
     assert card["evaluation"]["slices"][0]["metrics"]["baseline"]["example_count"] == 200.0
     assert card["request_examples"]["serve_text"] == {
         "signature_name": "serve_text", "instances": [{"text": "a truly great phone"}]}
@@ -174,7 +178,7 @@ def test_model_card_describes_the_model_and_its_requests(tmp_path):
                     "## Label set", "## Metrics (eval split)", "## Limitations",
                     "## Signatures", "## Lineage"):
         assert heading in markdown, heading
-    assert "| label=neg | baseline | 0.7000 |" in markdown
+    assert "| label:neg | baseline | 0.7000 |" in markdown
     assert "localhost:8501/v1/models/electra_classifier:predict" in markdown
 
 
@@ -183,7 +187,7 @@ def test_model_card_calls_out_a_weak_slice_and_a_scratch_checkpoint():
     data.slices[0].metrics["candidate"]["sparse_categorical_accuracy"] = 0.61
     data.checkpoint["source"] = "scratch"
     items = model_card.limitations(data)
-    assert any("Weaker on the slice label=neg" in item and "0.610" in item for item in items)
+    assert any("Weaker on the slice label:neg" in item and "0.610" in item for item in items)
     assert any("randomly initialised" in item for item in items)
 
 

@@ -46,8 +46,10 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
     data.failed_checks = list(record.failed_checks)
     data.pushed_path = record.pushed_path
     data.components = [ComponentTime(c.name, c.state, c.seconds) for c in record.components]
-    # Filled by the in-pipeline baseline work when present (see model.py for the roles).
-    data.deciding_rule = getattr(record, "deciding_rule", None)
+    # Set by a blessing gate that weighs several rules (absolute bar, no regression against
+    # the last blessed model, beating the in-pipeline baseline), when the pipeline has one.
+    data.deciding_rule = getattr(record, "decided_by", None)
+    data.blessing_rules = list(getattr(record, "blessing_rules", None) or [])
 
     executions = sorted(store.get_executions_by_context(context.id),
                         key=lambda e: (e.create_time_since_epoch, e.id))
@@ -101,8 +103,9 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
     candidate_model = outputs.get((_TRAINER_NODE, "Model"))
     for execution, evaluation in evaluations:
         _read_evaluation(store, data, execution, evaluation, candidate_model)
-    for role, metrics in (getattr(record, "model_metrics", None) or {}).items():
-        data.models.setdefault(role, dict(metrics))
+    if getattr(record, "simple_baseline", None) and BASELINE in data.model_descriptions:
+        data.model_descriptions[BASELINE] = (f"{record.simple_baseline}, "
+                                             f"{data.model_descriptions[BASELINE]}")
 
     head = outputs.get(("Pusher", "PushedModel")) if record.pushed_path else None
     head = head or candidate_model
@@ -371,7 +374,7 @@ def _slice_name(slice_key) -> str:
         value = getattr(key, kind) if kind else ""
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
-        parts.append(f"{key.column}={value}")
+        parts.append(f"{key.column}:{value}")
     return ", ".join(parts)
 
 

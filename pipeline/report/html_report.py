@@ -172,6 +172,13 @@ td.text { text-align: left; word-break: break-all; }
 {% set cls = "neutral" if d.blessed is none else ("blessed" if d.blessed else "notblessed") %}
 <div id="decision" class="decision {{ cls }}">{{ d.decision_text() }}<br>{{ d.push_text() }}</div>
 
+{% if d.blessing_rules %}
+<table id="rules"><tr><th>blessing rule</th><th>applied</th><th>passed</th><th>detail</th></tr>
+{% for r in d.blessing_rules %}<tr><td>{{ r.rule }}</td><td>{{ "yes" if r.applied else "no" }}</td>
+<td class="{{ 'pos' if r.passed else 'neg' }}">{{ "yes" if r.passed else ("no" if r.applied else "–") }}</td><td class="text">{{ r.detail }}</td></tr>{% endfor %}
+</table>
+{% endif %}
+
 <h2>Inputs</h2>
 <table>
 {% for split, path in d.data_sources.items() %}<tr><th>data ({{ split }})</th><td class="text">{{ path }}</td></tr>{% endfor %}

@@ -34,7 +34,7 @@ class Anomaly:
 
 @dataclasses.dataclass
 class SliceMetrics:
-    """One TFMA slice (e.g. "label=pos", "text_length=16-32"): role -> metric -> value."""
+    """One TFMA slice (e.g. "label:pos", "words(text):9-16"): role -> metric -> value."""
     name: str
     metrics: Dict[str, Dict[str, float]]
 
@@ -105,6 +105,9 @@ class ReportData:
     blessed: Optional[bool] = None
     failed_checks: List[str] = dataclasses.field(default_factory=list)
     deciding_rule: Optional[str] = None
+    # Every blessing rule in order, when a blessing gate recorded them:
+    # {"rule": str, "applied": bool, "passed": bool, "detail": str}.
+    blessing_rules: List[Dict] = dataclasses.field(default_factory=list)
     stopped_at: Optional[str] = None  # the component where the run stopped, if it did
     pushed_path: Optional[str] = None
     components: List[ComponentTime] = dataclasses.field(default_factory=list)
