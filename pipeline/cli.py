@@ -1,6 +1,8 @@
 """`electra-tfx`: the command line.
 
     electra-tfx run --train data.csv [--eval eval.csv] [--checkpoint ID|DIR|auto] ...
+    electra-tfx runs --output DIR                 past runs, from ML Metadata
+    electra-tfx report --output DIR [--run ID]    a run's summary, lineage and report path
 """
 import argparse
 import logging
@@ -57,6 +59,31 @@ def _add_run_parser(sub) -> None:
     run.add_argument("-v", "--verbose", action="store_true", help="log TFX and Beam at INFO")
 
 
+def _add_history_parsers(sub) -> None:
+    default_output = pipeline_config.PipelineConfig().output_dir
+    runs = sub.add_parser("runs", help="list past runs of an output directory (from ML Metadata)")
+    runs.add_argument("--output", default=default_output, help="the --output of `electra-tfx run`")
+    report = sub.add_parser("report", help="print a run's summary, lineage and report path")
+    report.add_argument("--output", default=default_output, help="the --output of `electra-tfx run`")
+    report.add_argument("--run", help="a run id from `electra-tfx runs` (default: the latest)")
+    for parser in (runs, report):
+        parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+
+
+def _history_command(args: argparse.Namespace) -> int:
+    from pipeline.report import runs
+    try:
+        if args.command == "runs":
+            print(runs.format_runs(runs.list_runs(args.output)))
+        else:
+            data, path = runs.run_report(args.output, args.run)
+            print(runs.format_report(data, path))
+    except runs.NoRunsError as e:
+        print(f"electra-tfx: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     cfg = pipeline_config.PipelineConfig()
     cfg.pipeline_name = args.pipeline_name
@@ -94,6 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="electra-tfx", description=__doc__.strip().splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
+    _add_history_parsers(sub)
     args = parser.parse_args(argv)
 
     # Without -v only errors are logged: TFX, Beam and TFMA warn a lot about their own
@@ -109,6 +137,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         # TFX raises absl's verbosity while it runs; filtering at the handler keeps it quiet.
         for handler in logging.getLogger().handlers:
             handler.setLevel(logging.ERROR)
+    if args.command in ("runs", "report"):
+        return _history_command(args)
     from pipeline import runner  # heavy imports only after argument parsing
 
     if args.command == "run":

@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 import pipeline_config
 from components.anomaly_gate import AnomaliesFoundError
 from components.input_files import InputError
-from pipeline import data_scan, run_lock, summary
+from pipeline import data_scan, report, run_lock, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -100,11 +100,14 @@ def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False) -
         if user_error is None:
             traceback.print_exc()
             print(f"\nelectra-tfx: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            report.write_after_run(cfg, since=started)
             return 1
         print(f"\nelectra-tfx: {user_error}", file=sys.stderr)
         if os.path.exists(cfg.metadata_path):
             print(f"(run metadata: {cfg.metadata_path})", file=sys.stderr)
+        report.write_after_run(cfg, since=started)
         return 2
     print()
     print(summary.format_summary(cfg, record, checkpoint, scan, time.time() - started))
+    report.write_after_run(cfg, checkpoint, since=started)
     return 0

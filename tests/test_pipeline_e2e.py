@@ -5,6 +5,7 @@ SavedModel must answer correctly in a fresh process that imports only TensorFlow
 """
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,19 @@ TINY_ARGS = ["--epochs", "6", "--batch-size", "16", "--learning-rate", "1e-2",
 def run_cli(*args, timeout=900):
     proc = subprocess.run([CLI, "run", *args], capture_output=True, text=True, timeout=timeout)
     return proc
+
+
+def cli(*args, timeout=300):
+    """Another `electra-tfx` command (runs, report)."""
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def report_images(page: pathlib.Path):
+    """The <img> files of a report page; each must exist beside it."""
+    images = re.findall(r'<img src="([^"]+)"', page.read_text())
+    for image in images:
+        assert (page.parent / image).is_file(), image
+    return set(images)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +81,7 @@ def _serve(model_dir, code):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_run_is_blessed_and_pushed(first_run):
+def test_run_is_blessed_and_pushed(first_run, tiny_checkpoint):
     _, _, output, proc = first_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "BLESSED" in proc.stdout and "NOT BLESSED" not in proc.stdout, proc.stdout[-2000:]
@@ -82,6 +96,23 @@ def test_run_is_blessed_and_pushed(first_run):
     assert list(run_dir.rglob("events.out.tfevents.*"))
     history = json.loads((run_dir / "history.json").read_text())
     assert history["history"]["loss"][-1] < history["history"]["loss"][0]
+    # The run report: metrics, decision, pushed version and the plots beside it.
+    report = output / "report" / "index.html"
+    assert f"Run report: {report}" in proc.stdout
+    page = report.read_text()
+    assert 'id="metrics"' in page and "BLESSED: every threshold passed." in page
+    assert f"Pushed version {versions[0].name}" in page
+    assert {"data_summary.png", "training_curves.png", "confusion_candidate.png"} <= \
+        report_images(report)
+    assert "http://" not in page and "https://" not in page
+    # The model card beside the pushed SavedModel (its requests are tried on the model below).
+    card = json.loads((versions[0] / "model_card.json").read_text())
+    assert card["model"]["version"] == versions[0].name
+    assert sorted(card["label_set"]) == ["neg", "pos"]
+    assert sum(card["training"]["examples_per_split"].values()) == 480
+    assert card["checkpoint"]["requested"] == tiny_checkpoint
+    assert card["checkpoint"]["architecture"].startswith("electra: 1 layers, hidden 32")
+    assert "## Limitations" in (versions[0] / "model_card.md").read_text()
 
 
 def test_pushed_model_answers_raw_text(first_run):
@@ -89,6 +120,13 @@ def test_pushed_model_answers_raw_text(first_run):
     (version,) = (output / "serving" / "electra_classifier").iterdir()
     held_out = fixtures.sentiment_rows(60, seed=99)
     result = _serve(version, f"""
+        import base64
+        card = json.load(open(sys.argv[1] + "/model_card.json"))
+        request = card["request_examples"]["serve_text"]["instances"][0]
+        by_card = model.signatures["serve_text"](**{{k: tf.constant([v]) for k, v in request.items()}})
+        b64 = card["request_examples"]["serving_default"]["instances"][0]["examples"]["b64"]
+        by_card_example = model.signatures["serving_default"](
+            examples=tf.constant([base64.b64decode(b64)]))
         texts = {[t for t, _ in held_out]!r}
         fn = model.signatures["serve_text"]
         out = fn(text=tf.constant(texts))
@@ -104,6 +142,10 @@ def test_pushed_model_answers_raw_text(first_run):
             "signatures": sorted(model.signatures.keys()),
             "text_inputs": list(fn.structured_input_signature[1].keys()),
             "dtypes": {{k: v.dtype.name for k, v in out.items()}},
+            "card_outputs": sorted(card["signatures"]["serve_text"]["outputs"]),
+            "by_card_outputs": sorted(by_card),
+            "card_requests_agree": by_card["labels"].numpy().tolist()
+                                   == by_card_example["labels"].numpy().tolist(),
         }}))
     """)
     assert {"serving_default", "serve_text"} <= set(result["signatures"])
@@ -114,6 +156,10 @@ def test_pushed_model_answers_raw_text(first_run):
     for probs, label_id in zip(result["probabilities"], result["label_ids"]):
         assert abs(sum(probs) - 1) < 1e-4 and probs.index(max(probs)) == label_id
     assert result["example_probabilities"][0] == pytest.approx(result["probabilities"][0], abs=1e-5)
+    # The model card's request examples work on the model they sit beside (which the extra
+    # files did not stop from loading) and list its real outputs.
+    assert result["card_outputs"] == result["by_card_outputs"] == ["label_ids", "labels", "probabilities"]
+    assert result["card_requests_agree"]
 
 
 def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
@@ -134,6 +180,35 @@ def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
     assert second.baseline_metrics, proc.stdout[-2000:]
     assert "Baseline (last blessed model)" in proc.stdout
 
+    # `runs` lists both runs from ML Metadata, with data, checkpoint, metrics and decision.
+    listing = cli("runs", "--output", str(output))
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    lines = [line for line in listing.stdout.splitlines() if line.strip()]
+    assert lines[0].split()[:2] == ["run", "started"] and len(lines) == 3, listing.stdout
+    for run_id, line in zip(ids, lines[1:]):
+        assert line.startswith(run_id) and str(train) in line and tiny_checkpoint in line, line
+        assert "accuracy" in line and " yes " in line, line
+    first_version = pathlib.Path(read_run(str(output / "metadata.sqlite"), ids[0]).pushed_path).name
+    assert first_version in lines[1]
+    # Each run keeps its own report; the latest compares with the last blessed model.
+    assert len(list((output / "report" / "runs").iterdir())) == 2
+    latest = (output / "report" / "index.html").read_text()
+    assert "last blessed" in latest and "candidate − last blessed" in latest
+    # `report --run` on the first run: its summary, lineage back to data and checkpoint.
+    shown = cli("report", "--output", str(output), "--run", ids[0])
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    text = shown.stdout
+    assert f"Run {ids[0]}" in text and "BLESSED" in text and "Lineage:" in text
+    lineage = text[text.index("Lineage:"):]
+    order = [lineage.index(kind) for kind in
+             ("PushedModel", "produced by Pusher", "← Model ", "produced by Trainer",
+              "produced by Transform", "produced by TextExampleGen")]
+    assert order == sorted(order), lineage
+    assert f"checkpoint dir: {tiny_checkpoint}" in lineage and f"input files: {train.parent}" in lineage
+    report_path = pathlib.Path(text.strip().splitlines()[-1].removeprefix("Report: "))
+    assert report_path.exists() and report_path.parent.parent == output / "report" / "runs"
+    assert cli("report", "--output", str(output), "--run", "no-such-run").returncode == 2
+
 
 def test_anomalies_stop_the_run_before_training(tmp_path, tiny_checkpoint):
     train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(60, seed=3))
@@ -149,3 +224,7 @@ def test_anomalies_stop_the_run_before_training(tmp_path, tiny_checkpoint):
     record = read_run(str(tmp_path / "out" / "metadata.sqlite"))
     assert record.state_of("Transform") is None and record.state_of("Trainer") is None
     assert not (tmp_path / "out" / "serving").exists()
+    # The report still shows the data and the anomaly that stopped the run.
+    page = (tmp_path / "out" / "report" / "index.html").read_text()
+    assert "Stopped at the anomaly gate" in page and 'id="anomalies"' in page and "maybe" in page
+    assert "data_summary.png" in report_images(tmp_path / "out" / "report" / "index.html")

@@ -1,0 +1,250 @@
+"""Writes the run report: OUTPUT/report/runs/<run id>/index.html with its PNG plots and the
+data behind it (report.json), and a copy of the latest one at OUTPUT/report/index.html.
+
+The page is self-contained: inline CSS, no scripts, images referenced by relative file
+names, so it opens from disk without a network. Rendered with Jinja2 (autoescaped).
+"""
+import dataclasses
+import json
+import os
+import re
+import shutil
+from typing import Dict, List, Optional
+
+import jinja2
+
+from pipeline.report import plots
+from pipeline.report.model import OVERALL, ReportData, SliceMetrics, length_summary
+
+REPORT_DIR = "report"
+RUNS_DIR = "runs"
+INDEX = "index.html"
+DATA_FILE = "report.json"
+
+
+def report_root(output_dir: str) -> str:
+    return os.path.join(output_dir, REPORT_DIR)
+
+
+def run_report_dir(output_dir: str, run_id: str) -> str:
+    # MLMD run ids are timestamps ("2024-05-01T12:34:56.123456"); keep them readable but safe.
+    return os.path.join(report_root(output_dir), RUNS_DIR, re.sub(r"[^A-Za-z0-9._-]", "_", run_id))
+
+
+def write_report(data: ReportData, output_dir: str, latest: bool = True) -> str:
+    """Writes the run's report; with `latest`, also as OUTPUT/report/index.html. Returns the
+    path of the run's own index.html."""
+    run_dir = run_report_dir(output_dir, data.run_id)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.makedirs(run_dir)
+    images = _draw(data, run_dir)
+    html = render(data, images)
+    with open(os.path.join(run_dir, INDEX), "w", encoding="utf-8") as f:
+        f.write(html)
+    with open(os.path.join(run_dir, DATA_FILE), "w", encoding="utf-8") as f:
+        json.dump(dataclasses.asdict(data), f, indent=1)
+    if latest:
+        _publish_latest(run_dir, report_root(output_dir))
+    return os.path.join(run_dir, INDEX)
+
+
+def _publish_latest(run_dir: str, root: str) -> None:
+    for name in os.listdir(root):
+        if name.endswith(".png") or name in (INDEX, DATA_FILE):
+            os.remove(os.path.join(root, name))
+    for name in os.listdir(run_dir):
+        shutil.copy2(os.path.join(run_dir, name), os.path.join(root, name))
+
+
+def _draw(data: ReportData, out_dir: str) -> Dict[str, object]:
+    return {
+        "data": plots.data_summary(data, out_dir),
+        "training": plots.training_curves(data, out_dir),
+        "confusion": [(role, plots.confusion_matrix(role, matrix, out_dir))
+                      for role, matrix in _in_role_order(data, data.confusion)],
+        "calibration": plots.calibration(dict(_in_role_order(data, data.calibration)), out_dir),
+    }
+
+
+def _in_role_order(data: ReportData, by_role: Dict[str, object]):
+    order = data.roles() + [r for r in by_role if r not in data.models]
+    return [(role, by_role[role]) for role in order if role in by_role]
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "nan"
+        if value.is_integer() and abs(value) >= 1:
+            return f"{int(value):,}"
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _metrics_rows(data: ReportData) -> List[dict]:
+    """One row per metric: its value for each role and the candidate's difference to each."""
+    roles = data.roles()
+    names: List[str] = []
+    for role in roles:
+        names += [n for n in data.models[role] if n not in names]
+    names.sort(key=lambda n: (n == "example_count", "/class_" in n, n))
+    candidate = data.models.get("candidate", {})
+    rows = []
+    for name in names:
+        values = [data.models[role].get(name) for role in roles]
+        diffs = []
+        for role in roles[1:]:
+            other = data.models[role].get(name)
+            mine = candidate.get(name)
+            diffs.append(None if other is None or mine is None or name == "example_count"
+                         else mine - other)
+        rows.append({"name": data.metric_label(name), "values": values, "diffs": diffs})
+    return rows
+
+
+def _slice_rows(data: ReportData) -> (List[str], List[str], List[dict]):
+    """Rows (slice, role) and the non-per-class metric columns shared by the slices."""
+    if not data.slices:
+        return [], [], []
+    slices = [SliceMetrics(OVERALL, data.models)] + list(data.slices)
+    names: List[str] = []
+    for s in slices:
+        for metrics in s.metrics.values():
+            names += [n for n in metrics if n not in names and "/class_" not in n]
+    names.sort(key=lambda n: (n != "example_count", n))
+    roles = data.roles() or sorted({r for s in data.slices for r in s.metrics})
+    rows = []
+    for s in slices:
+        for role in roles + [r for r in s.metrics if r not in roles]:
+            if role in s.metrics:
+                rows.append({"slice": s.name, "role": role,
+                             "values": [s.metrics[role].get(n) for n in names]})
+    return roles, [data.metric_label(n) for n in names], rows
+
+
+def render(data: ReportData, images: Dict[str, object]) -> str:
+    roles = data.roles()
+    slice_roles, slice_names, slice_rows = _slice_rows(data)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["fmt"] = _fmt
+    env.filters["signed"] = lambda v: "–" if v is None else f"{v:+.4f}"
+    return env.from_string(_TEMPLATE).render(
+        d=data, roles=roles, metric_rows=_metrics_rows(data), images=images,
+        lengths={split: length_summary(v) for split, v in sorted(data.text_lengths.items())},
+        label_splits=sorted(data.label_counts),
+        labels=sorted({l for c in data.label_counts.values() for l in c}),
+        slice_names=slice_names, slice_rows=slice_rows, overall=OVERALL,
+        history_rows=_history_rows(data.history))
+
+
+def _history_rows(history: Dict[str, List[float]]) -> List[dict]:
+    epochs = max((len(v) for v in history.values()), default=0)
+    keys = sorted(history, key=lambda k: (k.startswith("val_"), k != "loss", k))
+    return [{"epoch": e + 1, "values": [history[k][e] if e < len(history[k]) else None
+                                        for k in keys], "keys": keys} for e in range(epochs)]
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>electra-tfx run {{ d.run_id }}</title>
+<style>
+body { font-family: sans-serif; margin: 1.5em auto; padding: 0 1em; max-width: 1100px; color: #222; }
+h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .92em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+.decision { padding: .8em 1em; border-radius: 6px; font-weight: bold; margin: 1em 0; }
+.blessed { background: #e3f6e3; border: 1px solid #4caf50; }
+.notblessed { background: #fde8e8; border: 1px solid #e53935; }
+.neutral { background: #f3f3f3; border: 1px solid #999; }
+.pos { color: #2e7d32; } .neg { color: #c62828; }
+.muted { color: #777; font-size: .9em; }
+img { max-width: 100%; border: 1px solid #eee; margin: .4em 0; }
+code { background: #f6f6f6; padding: 0 .2em; }
+td.text { text-align: left; word-break: break-all; }
+</style></head><body>
+<h1>electra-tfx run report — {{ d.run_id }}</h1>
+<p class="muted">{{ d.task }}{% if d.started %} · started {{ d.started }}{% endif %} · output {{ d.output_dir }}</p>
+
+{% set cls = "neutral" if d.blessed is none else ("blessed" if d.blessed else "notblessed") %}
+<div id="decision" class="decision {{ cls }}">{{ d.decision_text() }}<br>{{ d.push_text() }}</div>
+
+{% if d.blessing_rules %}
+<table id="rules"><tr><th>blessing rule</th><th>applied</th><th>passed</th><th>detail</th></tr>
+{% for r in d.blessing_rules %}<tr><td>{{ r.rule }}</td><td>{{ "yes" if r.applied else "no" }}</td>
+<td class="{{ 'pos' if r.passed else 'neg' }}">{{ "yes" if r.passed else ("no" if r.applied else "–") }}</td><td class="text">{{ r.detail }}</td></tr>{% endfor %}
+</table>
+{% endif %}
+
+<h2>Inputs</h2>
+<table>
+{% for split, path in d.data_sources.items() %}<tr><th>data ({{ split }})</th><td class="text">{{ path }}</td></tr>{% endfor %}
+{% for key, value in d.checkpoint.items() %}<tr><th>checkpoint {{ key }}</th><td class="text">{{ value }}</td></tr>{% endfor %}
+{% if d.max_seq_length %}<tr><th>max sequence length</th><td class="text">{{ d.max_seq_length }} WordPiece tokens</td></tr>{% endif %}
+</table>
+
+<h2>Data</h2>
+{% if d.split_counts %}
+<table id="splits"><tr><th>split</th><th>examples</th>{% for label in labels %}<th>{{ label }}</th>{% endfor %}</tr>
+{% for split, n in d.split_counts|dictsort %}<tr><td>{{ split }}</td><td>{{ n|fmt }}</td>
+{% for label in labels %}<td>{{ d.label_counts.get(split, {}).get(label, 0)|fmt }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+{% else %}<p>No statistics were computed.</p>{% endif %}
+{% if lengths %}
+<table id="lengths"><tr><th>words per text</th><th>min</th><th>median</th><th>p90</th><th>p99</th><th>max</th><th>mean</th></tr>
+{% for split, s in lengths.items() %}{% if s %}<tr><td>{{ split }}</td><td>{{ s.min }}</td><td>{{ s.median }}</td><td>{{ s.p90 }}</td><td>{{ s.p99 }}</td><td>{{ s.max }}</td><td>{{ s.mean }}</td></tr>{% endif %}{% endfor %}
+</table>
+{% endif %}
+{% if images.data %}<img src="{{ images.data }}" alt="label counts and text lengths">{% endif %}
+<h3>Anomalies</h3>
+{% if d.anomalies %}
+<table id="anomalies"><tr><th>split</th><th>feature</th><th>severity</th><th>problem</th></tr>
+{% for a in d.anomalies %}<tr><td>{{ a.split }}</td><td>{{ a.feature }}</td><td>{{ a.severity }}</td><td class="text">{{ a.description }}</td></tr>{% endfor %}
+</table>
+{% else %}<p>None found.</p>{% endif %}
+
+<h2>Training</h2>
+{% if images.training %}<img src="{{ images.training }}" alt="training curves">
+<table id="history"><tr><th>epoch</th>{% for k in history_rows[0]["keys"] %}<th>{{ k }}</th>{% endfor %}</tr>
+{% for row in history_rows %}<tr><td>{{ row.epoch }}</td>{% for v in row["values"] %}<td>{{ v|fmt }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+{% else %}<p>No training history (the Trainer did not run in this run's lineage).</p>{% endif %}
+
+<h2>Evaluation (eval split)</h2>
+{% if metric_rows %}
+<table id="metrics"><tr><th>metric</th>{% for role in roles %}<th>{{ role }}</th>{% endfor %}
+{% for role in roles[1:] %}<th>candidate − {{ role }}</th>{% endfor %}</tr>
+{% for row in metric_rows %}<tr><td>{{ row.name }}</td>{% for v in row["values"] %}<td>{{ v|fmt }}</td>{% endfor %}
+{% for diff in row.diffs %}<td class="{{ '' if diff is none else ('pos' if diff > 0 else ('neg' if diff < 0 else '')) }}">{{ diff|signed }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+<p class="muted">{% for role in roles if d.model_descriptions.get(role) %}{{ role }}: {{ d.model_descriptions[role] }}{% if not loop.last %} · {% endif %}{% endfor %}
+{% if "last blessed" not in roles %} · no last blessed model yet (first blessed run){% endif %}</p>
+{% else %}<p>No evaluation in this run.</p>{% endif %}
+{% for role, image in images.confusion %}<img src="{{ image }}" alt="confusion matrix {{ role }}">{% endfor %}
+{% if slice_rows %}
+<h3>Per slice</h3>
+<table id="slices"><tr><th>slice</th><th>model</th>{% for n in slice_names %}<th>{{ n }}</th>{% endfor %}</tr>
+{% for row in slice_rows %}<tr><td>{{ row.slice }}</td><td>{{ row.role }}</td>{% for v in row["values"] %}<td>{{ v|fmt }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+{% endif %}
+{% if images.calibration %}<h3>Calibration</h3><img src="{{ images.calibration }}" alt="calibration plot">{% endif %}
+
+{% if d.lineage %}
+<h2>Lineage</h2>
+<table id="lineage"><tr><th>artifact</th><th>produced by</th><th>run</th><th>uri</th><th>details</th></tr>
+{% for step in d.lineage %}<tr><td>{{ step.artifact_type }}</td><td>{{ step.producer }}</td><td>{{ step.run_id }}</td><td class="text">{{ step.uri }}</td>
+<td class="text">{% for k, v in step.details.items() %}{{ k }}: {{ v }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>{% endfor %}
+</table>
+{% endif %}
+
+{% if d.components %}
+<h2>Components</h2>
+<table id="components"><tr><th>component</th><th>state</th><th>seconds</th></tr>
+{% for c in d.components %}<tr><td>{{ c.name }}</td><td>{{ c.state }}</td><td>{{ "%.1f"|format(c.seconds) }}</td></tr>{% endfor %}
+</table>
+{% endif %}
+</body></html>
+"""

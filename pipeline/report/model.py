@@ -1,0 +1,160 @@
+"""What a run report shows, as plain data (no TensorFlow): built from ML Metadata by
+`collect.py`, drawn by `plots.py`, rendered by `html_report.py` and `model_card.py`.
+
+Models are columns keyed by their role in the run. `collect.py` fills
+`ReportData.models` from every ModelEvaluation of the run:
+
+* "candidate"    — the model this run trained (TFMA model "candidate" of the Evaluator),
+* "baseline"     — a simple model trained in the same run by another node (e.g. a
+                   bag-of-words baseline), evaluated by TFMA like the candidate,
+* "last blessed" — the last blessed model the Evaluator compared with (TFMA "baseline").
+
+Any other role name becomes one more column. Slices, confusion matrices and calibration
+bins are keyed the same way; each section of the report appears only when it has data.
+"""
+import dataclasses
+import statistics
+from typing import Dict, List, Optional
+
+CANDIDATE = "candidate"
+BASELINE = "baseline"
+LAST_BLESSED = "last blessed"
+# Column order in tables; other roles follow in insertion order.
+ROLE_ORDER = (CANDIDATE, BASELINE, LAST_BLESSED)
+OVERALL = "Overall"
+
+
+@dataclasses.dataclass
+class Anomaly:
+    split: str
+    feature: str
+    description: str
+    severity: str = "ERROR"
+
+
+@dataclasses.dataclass
+class SliceMetrics:
+    """One TFMA slice (e.g. "label:pos", "words(text):9-16"): role -> metric -> value."""
+    name: str
+    metrics: Dict[str, Dict[str, float]]
+
+
+@dataclasses.dataclass
+class ConfusionMatrix:
+    labels: List[str]
+    # counts[actual][predicted], in the order of `labels`.
+    counts: List[List[float]]
+
+
+@dataclasses.dataclass
+class CalibrationBin:
+    lower: float
+    upper: float
+    count: float
+    # Mean label (observed positive rate) and mean predicted probability in the bin.
+    mean_label: float
+    mean_prediction: float
+
+
+@dataclasses.dataclass
+class LineageStep:
+    """One hop of lineage, newest first: an artifact and the execution that produced it."""
+    artifact_type: str
+    uri: str
+    producer: str
+    run_id: str
+    details: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ComponentTime:
+    name: str
+    state: str
+    seconds: float
+
+
+@dataclasses.dataclass
+class ReportData:
+    run_id: str
+    started: str = ""  # ISO-8601, local time
+    task: str = ""
+    pipeline_name: str = ""
+    model_name: str = ""  # the served model's name (the serving directory)
+    output_dir: str = ""
+    data_sources: Dict[str, str] = dataclasses.field(default_factory=dict)  # split -> path
+    checkpoint: Dict[str, str] = dataclasses.field(default_factory=dict)
+    max_seq_length: Optional[int] = None
+    hyperparameters: Dict[str, str] = dataclasses.field(default_factory=dict)
+    # The task's raw text columns of the first eval example (for the model card's requests).
+    example_features: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+    # Data: examples per split, label -> count per split, words per text per split.
+    split_counts: Dict[str, int] = dataclasses.field(default_factory=dict)
+    label_counts: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+    text_lengths: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
+    anomalies: List[Anomaly] = dataclasses.field(default_factory=list)
+    # Trainer: Keras history (loss, accuracy, val_loss, val_accuracy, ...), one value an epoch.
+    history: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
+    # Evaluation: role -> overall metric -> value; what each role is (e.g. its Model URI).
+    models: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+    model_descriptions: Dict[str, str] = dataclasses.field(default_factory=dict)
+    slices: List[SliceMetrics] = dataclasses.field(default_factory=list)
+    confusion: Dict[str, ConfusionMatrix] = dataclasses.field(default_factory=dict)
+    calibration: Dict[str, List[CalibrationBin]] = dataclasses.field(default_factory=dict)
+    label_names: List[str] = dataclasses.field(default_factory=list)
+    # Decision.
+    blessed: Optional[bool] = None
+    failed_checks: List[str] = dataclasses.field(default_factory=list)
+    deciding_rule: Optional[str] = None
+    # Every blessing rule in order, when a blessing gate recorded them:
+    # {"rule": str, "applied": bool, "passed": bool, "detail": str}.
+    blessing_rules: List[Dict] = dataclasses.field(default_factory=list)
+    stopped_at: Optional[str] = None  # the component where the run stopped, if it did
+    pushed_path: Optional[str] = None
+    components: List[ComponentTime] = dataclasses.field(default_factory=list)
+    lineage: List[LineageStep] = dataclasses.field(default_factory=list)
+
+    @property
+    def pushed_version(self) -> Optional[str]:
+        return self.pushed_path.rstrip("/").rsplit("/", 1)[-1] if self.pushed_path else None
+
+    def roles(self) -> List[str]:
+        """Model roles with metrics, in display order."""
+        ordered = [r for r in ROLE_ORDER if r in self.models]
+        return ordered + [r for r in self.models if r not in ordered]
+
+    def decision_text(self) -> str:
+        if self.stopped_at:
+            return f"Stopped at {self.stopped_at}: nothing was trained or pushed."
+        if self.blessed is None:
+            return "Not evaluated: the run stopped before the Evaluator."
+        if self.blessed:
+            text = "BLESSED: every threshold passed."
+        else:
+            text = "NOT BLESSED: " + ("; ".join(self.failed_checks) or "a threshold failed") + "."
+        if self.deciding_rule:
+            text += f" Deciding rule: {self.deciding_rule}."
+        return text
+
+    def push_text(self) -> str:
+        if self.pushed_path:
+            return f"Pushed version {self.pushed_version} to {self.pushed_path}."
+        return "Nothing pushed."
+
+    def metric_label(self, name: str) -> str:
+        """'precision/class_1' -> 'precision (pos)' when the label names are known."""
+        base, _, sub = name.partition("/class_")
+        if sub.isdigit() and int(sub) < len(self.label_names):
+            return f"{base} ({self.label_names[int(sub)]})"
+        return name
+
+
+def length_summary(lengths: List[int]) -> Dict[str, float]:
+    """min, median, 90th/99th percentile, max and mean of a list of lengths."""
+    if not lengths:
+        return {}
+    ordered = sorted(lengths)
+
+    def pct(p):
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+    return {"min": ordered[0], "median": statistics.median(ordered), "p90": pct(90),
+            "p99": pct(99), "max": ordered[-1], "mean": round(statistics.fmean(ordered), 2)}
