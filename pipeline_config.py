@@ -137,6 +137,8 @@ class PipelineConfig:
 
     @property
     def output_dir(self) -> str:
+        if self.output and "://" in self.output:
+            return self.output.rstrip("/")  # a URI (gs://...; a compiled pipeline's root): as is
         return os.path.abspath(self.output or os.path.join("runs", self.pipeline_name))
 
     @property

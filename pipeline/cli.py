@@ -19,6 +19,11 @@ import pipeline_config  # noqa: E402
 def _add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="run the pipeline end to end (local Beam, SQLite metadata)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_pipeline_arguments(run)
+
+
+def _add_pipeline_arguments(run) -> None:
+    """The data, model, task and training flags, shared by `run` and `compile`."""
     defaults = pipeline_config.PipelineConfig()
     run.add_argument("--train", help="training data: a file, glob or folder of CSV (with header), "
                      "JSON Lines or TFRecord of tf.Example (default: the embedded sentiment sentences)")
@@ -55,6 +60,23 @@ def _add_run_parser(sub) -> None:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="set any config field, e.g. --set train.layer_decay=0.9 (repeatable)")
     run.add_argument("-v", "--verbose", action="store_true", help="log TFX and Beam at INFO")
+
+
+def _add_compile_parser(sub) -> None:
+    compile_ = sub.add_parser(
+        "compile", help="compile the same pipeline for Kubeflow Pipelines v2 / Vertex AI "
+        "Pipelines (see README, \"Running at scale\")",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    compile_.add_argument("--target", default="kubeflow-v2", choices=["kubeflow-v2"])
+    compile_.add_argument("--image", required=True,
+                          help="container image of every component (built from the Dockerfile)")
+    compile_.add_argument("--pipeline-root", required=True,
+                          help="URI the run writes to (artifacts/, serving/), e.g. gs://bucket/x")
+    compile_.add_argument("--out", required=True, help="the pipeline spec file (.json or .yaml)")
+    compile_.add_argument("--label-counts", metavar="JSON|FILE",
+                          help="label -> count of the training data as a JSON object or file, "
+                          "for the Evaluator's bars (default: scan --train once)")
+    _add_pipeline_arguments(compile_)
 
 
 def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
@@ -94,6 +116,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="electra-tfx", description=__doc__.strip().splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
+    _add_compile_parser(sub)
     args = parser.parse_args(argv)
 
     # Without -v only errors are logged: TFX, Beam and TFMA warn a lot about their own
@@ -118,6 +141,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"electra-tfx: error: {e}", file=sys.stderr)
             return 2
         return runner.run_and_report(cfg, verbose=args.verbose)
+    if args.command == "compile":
+        from pipeline import compiler
+        try:
+            cfg = config_from_args(args)
+        except pipeline_config.ConfigError as e:
+            print(f"electra-tfx: error: {e}", file=sys.stderr)
+            return 2
+        return compiler.compile_and_report(cfg, args)
     return 2
 
 

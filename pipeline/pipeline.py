@@ -18,6 +18,11 @@ PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
 
 
+def _absolute(path: str) -> str:
+    """Local paths made absolute; URIs (gs://...) kept as they are."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def pipeline_root(cfg: pipeline_config.PipelineConfig) -> str:
     return os.path.join(cfg.output_dir, "artifacts")
 
@@ -33,7 +38,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                                  output_config=inputs.output_config)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.data.schema:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.abspath(cfg.data.schema))
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=_absolute(cfg.data.schema))
     else:
         # Inferred from the training split only, so the eval split is checked against it
         # (a label that never occurs in training is an anomaly, not a new domain value).

@@ -2,6 +2,7 @@
 
 TFX's Trainer calls `run_fn` by its dotted path (`trainer.run.run_fn`).
 """
+import dataclasses
 import json
 import logging
 import os
@@ -11,9 +12,11 @@ import tensorflow_text  # noqa: F401  (TF Text ops for the transform graph)
 import tensorflow_transform as tft
 import tf_keras
 
+import pipeline_config
 from trainer import data
 from trainer import model as model_lib
 from trainer import optimization
+from trainer import remote_checkpoint
 from trainer import tasks
 from trainer.run_context import RunContext
 
@@ -21,7 +24,10 @@ HISTORY_FILE = "history.json"
 
 
 def run_fn(fn_args) -> None:
-    context = RunContext.from_custom_config(fn_args.custom_config)
+    context = remote_checkpoint.localize(RunContext.from_custom_config(fn_args.custom_config))
+    # A compiled pipeline leaves the checkpoint-dependent defaults to the machine that has it.
+    context = dataclasses.replace(context, config=pipeline_config.with_training_defaults(
+        context.config, "pretrained", model_lib.hidden_size(context.checkpoint_dir)))
     cfg = context.config
     task = tasks.get_task(cfg.task)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
