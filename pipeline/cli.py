@@ -14,6 +14,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pipeline_config  # noqa: E402
+from pipeline import beam_options  # noqa: E402
 
 
 def _add_run_parser(sub) -> None:
@@ -60,6 +61,11 @@ def _add_pipeline_arguments(run) -> None:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="set any config field, e.g. --set train.layer_decay=0.9 (repeatable)")
     run.add_argument("-v", "--verbose", action="store_true", help="log TFX and Beam at INFO")
+    run.add_argument("--beam-preset", choices=sorted(beam_options.PRESETS),
+                     help="Beam runner options for every Beam-powered component (default: "
+                     "in-memory DirectRunner); see README, \"Running at scale\"")
+    run.add_argument("--beam-arg", action="append", default=[], metavar="--NAME=VALUE",
+                     help="a Beam pipeline option, applied after the preset (repeatable)")
 
 
 def _add_compile_parser(sub) -> None:
@@ -109,6 +115,8 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
         if not sep:
             raise pipeline_config.ConfigError(f"--set {assignment}: expected KEY=VALUE")
         pipeline_config.set_field(cfg, key.strip(), value.strip())
+    if args.beam_preset or args.beam_arg:
+        cfg.beam_args = beam_options.beam_args(cfg.beam_args, args.beam_preset, args.beam_arg)
     return cfg
 
 
@@ -117,7 +125,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
     _add_compile_parser(sub)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(beam_options.join_option_values(
+        sys.argv[1:] if argv is None else argv, "--beam-arg"))
 
     # Without -v only errors are logged: TFX, Beam and TFMA warn a lot about their own
     # internals. What the user must see (fallbacks, the summary) is printed instead.

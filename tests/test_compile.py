@@ -33,7 +33,8 @@ def compiled(tmp_path_factory):
     root = tmp_path_factory.mktemp("compile")
     train = fixtures.write_csv(root / "data" / "train.csv",
                                fixtures.sentiment_rows(30) + [("an extra neg", "neg")])
-    code, out = _compile(root, "--train", str(train))
+    code, out = _compile(root, "--train", str(train), "--beam-preset", "dataflow",
+                         "--beam-arg", "--project=my-project", "--beam-arg=--region=europe-west4")
     assert code == 0
     return json.loads(out.read_text()), out
 
@@ -48,6 +49,18 @@ def test_every_component_is_compiled_with_the_image(compiled):
     assert {c["image"] for c in containers.values()} == {IMAGE}
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == f"{ROOT}/artifacts"
     assert spec["displayName"] == "electra-tfx"
+
+
+def test_beam_options_reach_every_beam_powered_component(compiled):
+    spec, _ = compiled
+    executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
+    wanted = ["--runner=DataflowRunner", "--experiments=use_runner_v2", "--project=my-project",
+              "--region=europe-west4"]
+    for component in ("TextExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+                      "Transform", "Evaluator"):
+        args = executors[f"{component}_executor"]["container"]["args"]
+        assert args[-len(wanted):] == wanted, (component, args)
+        assert not any(a.startswith("--direct_") for a in args)  # the preset replaced them
 
 
 def test_the_kfp_sdk_loads_the_spec(compiled):
