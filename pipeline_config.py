@@ -120,6 +120,15 @@ class EvalConfig:
 
 
 @dataclasses.dataclass
+class MetadataConfig:
+    """ML Metadata of `run` (pipeline/metadata_config.py); both None: SQLite in the output dir."""
+    # HOST[:PORT]/DATABASE of a MySQL server; user and password come from the environment.
+    mysql: Optional[str] = None
+    # A ml_metadata ConnectionConfig in text format.
+    config_file: Optional[str] = None
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     pipeline_name: str = "electra-tfx"
     model_name: str = "electra_classifier"
@@ -134,6 +143,7 @@ class PipelineConfig:
     task_options: TaskConfig = dataclasses.field(default_factory=TaskConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
 
     @property
     def output_dir(self) -> str:

@@ -21,6 +21,12 @@ def _add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="run the pipeline end to end (local Beam, SQLite metadata)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_pipeline_arguments(run)
+    run.add_argument("--metadata-mysql", metavar="HOST[:PORT]/DB",
+                     help="record ML Metadata in this MySQL database (user and password from "
+                     "ELECTRA_TFX_MYSQL_USER, ELECTRA_TFX_MYSQL_PASSWORD); default: SQLite in the "
+                     "output directory")
+    run.add_argument("--metadata-config", metavar="FILE.pbtxt",
+                     help="ML Metadata connection as a ml_metadata ConnectionConfig text proto")
 
 
 def _add_pipeline_arguments(run) -> None:
@@ -115,6 +121,10 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
         if not sep:
             raise pipeline_config.ConfigError(f"--set {assignment}: expected KEY=VALUE")
         pipeline_config.set_field(cfg, key.strip(), value.strip())
+    if getattr(args, "metadata_mysql", None):
+        cfg.metadata.mysql = args.metadata_mysql
+    if getattr(args, "metadata_config", None):
+        cfg.metadata.config_file = args.metadata_config
     if args.beam_preset or args.beam_arg:
         cfg.beam_args = beam_options.beam_args(cfg.beam_args, args.beam_preset, args.beam_arg)
     return cfg

@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 import pipeline_config
 from components.anomaly_gate import AnomaliesFoundError
 from components.input_files import InputError
-from pipeline import data_scan, summary
+from pipeline import data_scan, metadata_config, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -63,6 +63,7 @@ def run_locally(pipeline) -> None:
 def run_pipeline(cfg: pipeline_config.PipelineConfig):
     """Runs the whole pipeline; returns (RunRecord, ResolvedCheckpoint). Raises on failure."""
     os.makedirs(cfg.output_dir, exist_ok=True)
+    connection = metadata_config.connection_config(cfg)  # bad flags fail before any work
     task = tasks.get_task(cfg.task)
     scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg))
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
@@ -73,12 +74,10 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
                                                  _hidden_size(checkpoint.path))
     context = RunContext(config=cfg, checkpoint_dir=checkpoint.path,
                          lower_case=checkpoint.lower_case, num_labels=len(scan.label_counts))
-    pipeline = create_pipeline(
-        context, scan.label_counts,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            cfg.metadata_path))
+    pipeline = create_pipeline(context, scan.label_counts, metadata_connection_config=connection)
     run_locally(pipeline)
-    return read_run(cfg.metadata_path), checkpoint, scan, cfg
+    store = cfg.metadata_path if connection.HasField("sqlite") else connection
+    return read_run(store), checkpoint, scan, cfg
 
 
 def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False) -> int:

@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional
 import pipeline_config
 
 
-_NOT_FOR_TRANSFORM = ("train", "eval", "output", "enable_cache", "beam_args")
+_NOT_FOR_TRANSFORM = ("train", "eval", "output", "enable_cache", "beam_args", "metadata")
 
 
 @dataclasses.dataclass
