@@ -105,6 +105,12 @@ class TrainConfig:
     # Sequence lengths at which batches are cut; each batch pads to its longest example.
     bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
     use_xla: bool = False
+    # Training at scale (trainer/distribution.py): one-device | mirrored | multi-worker | tpu,
+    # none | mixed_float16 | mixed_bfloat16; batch_size is the global batch over replicas.
+    strategy: str = "one-device"
+    mixed_precision: str = "none"
+    tpu: str = ""  # train.strategy=tpu: the TPU's name or grpc:// address ("" = from the environment)
+    gpu_memory_growth: bool = True
     seed: int = 42
     # Caps the number of steps per epoch (None: the whole training split); for smoke runs.
     steps_per_epoch: Optional[int] = None

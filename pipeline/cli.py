@@ -125,6 +125,8 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
         cfg.metadata.mysql = args.metadata_mysql
     if getattr(args, "metadata_config", None):
         cfg.metadata.config_file = args.metadata_config
+    from trainer import distribution  # noqa: E402 (TensorFlow: only after parsing)
+    distribution.check_config(cfg.train)
     if args.beam_preset or args.beam_arg:
         cfg.beam_args = beam_options.beam_args(cfg.beam_args, args.beam_preset, args.beam_arg)
     return cfg

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import tempfile
 
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (TF Text ops for the transform graph)
@@ -14,6 +15,7 @@ import tf_keras
 
 import pipeline_config
 from trainer import data
+from trainer import distribution
 from trainer import model as model_lib
 from trainer import optimization
 from trainer import remote_checkpoint
@@ -47,17 +49,17 @@ def run_fn(fn_args) -> None:
     logging.info("training %d epochs x %d steps (batch %d, dynamic padding)",
                  cfg.train.epochs, steps_per_epoch, cfg.train.batch_size)
 
-    model = task.build_model(context, transform_output)
-    optimizer = optimization.create_optimizer(
-        learning_rate=cfg.train.learning_rate, num_train_steps=total_steps,
-        warmup_ratio=cfg.train.warmup_ratio, weight_decay=cfg.train.weight_decay,
-        layer_decay=cfg.train.layer_decay,
-        num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
-        clip_norm=cfg.train.clip_norm)
-    # Building the optimizer's slots up front saves a second trace of the train step.
-    optimizer.build(model.trainable_variables)
-    model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics(),
-                  jit_compile=cfg.train.use_xla)
+    # Strategy, mixed precision, XLA and GPU memory by configuration (trainer/distribution.py).
+    model = distribution.compile_model(
+        cfg.train,
+        build_model=lambda: task.build_model(context, transform_output),
+        build_optimizer=lambda: optimization.create_optimizer(
+            learning_rate=cfg.train.learning_rate, num_train_steps=total_steps,
+            warmup_ratio=cfg.train.warmup_ratio, weight_decay=cfg.train.weight_decay,
+            layer_decay=cfg.train.layer_decay,
+            num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
+            clip_norm=cfg.train.clip_norm),
+        loss=task.loss(), metrics=task.metrics())
 
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
     history = model.fit(
@@ -72,5 +74,8 @@ def run_fn(fn_args) -> None:
                    "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}, f)
 
     signatures = task.serving_signatures(model, transform_output, context)
+    if not distribution.is_chief():  # every worker must save (collective ops); one exports
+        model.save(tempfile.mkdtemp(), save_format="tf", signatures=signatures)
+        return
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
     logging.info("exported the serving model to %s", fn_args.serving_model_dir)
