@@ -53,6 +53,8 @@ class DataConfig:
     eval_percent: int = 20
     # A curated schema (schema.pbtxt) for ImportSchemaGen; None infers one with SchemaGen.
     schema: Optional[str] = None
+    # Where TensorFlow Datasets keeps prepared data, for `--train tfds:NAME` (None: TFDS' default).
+    tfds_data_dir: Optional[str] = None
 
 
 @dataclasses.dataclass

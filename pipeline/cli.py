@@ -36,6 +36,8 @@ def _add_pipeline_arguments(run) -> None:
                      "JSON Lines or TFRecord of tf.Example (default: the embedded sentiment sentences)")
     run.add_argument("--eval", help="evaluation data (same formats); without it a deterministic "
                      f"hash split holds out {defaults.data.eval_percent}%% of --train")
+    run.add_argument("--tfds-data-dir", help="TensorFlow Datasets' data directory, for "
+                     "--train/--eval tfds:NAME[/CONFIG][:SPLIT] (default: TFDS' own)")
     run.add_argument("--text-column", default=defaults.data.text_column)
     run.add_argument("--label-column", default=defaults.data.label_column)
     run.add_argument("--text-pair-column", default=defaults.data.text_pair_column,
@@ -100,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     if args.train:
         cfg.data.train = args.train
     cfg.data.eval = args.eval
+    cfg.data.tfds_data_dir = args.tfds_data_dir
     cfg.data.text_column = args.text_column
     cfg.data.label_column = args.label_column
     cfg.data.text_pair_column = args.text_pair_column

@@ -86,9 +86,10 @@ def load_label_counts(value: str) -> Dict[str, int]:
 def local_paths(cfg: pipeline_config.PipelineConfig, checkpoint: str) -> List[str]:
     """The paths of the compiled pipeline that only exist if the cluster mounts them."""
     named = [("--train", cfg.data.train), ("--eval", cfg.data.eval),
-             ("--schema", cfg.data.schema), ("--checkpoint", checkpoint)]
+             ("--schema", cfg.data.schema), ("--checkpoint", checkpoint),
+             ("--tfds-data-dir", cfg.data.tfds_data_dir)]
     return [f"{flag} {path}" for flag, path in named
-            if path and not remote_checkpoint.is_uri(path)
+            if path and not remote_checkpoint.is_uri(path) and not path.startswith("tfds:")
             and not (flag == "--checkpoint" and not os.path.isabs(path))]  # a hub id
 
 
@@ -111,7 +112,7 @@ def compile_pipeline(cfg: pipeline_config.PipelineConfig, *, target: str, image:
               "path (e.g. a mounted volume), else use a URI such as gs://...", file=sys.stderr)
     if label_counts is None:
         scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg),
-                              task.raw_label_column(cfg))
+                              task.raw_label_column(cfg), tfds_data_dir=cfg.data.tfds_data_dir)
         label_counts = scan.label_counts
     # max_seq_length by task now; the rate and layer decay depend on the checkpoint's size,
     # which only the cluster sees: run_fn fills them when they are still unset.

@@ -9,6 +9,7 @@ from typing import List, Mapping
 from tfx import v1 as tfx
 
 import pipeline_config
+from components import tfds_example_gen
 from components.anomaly_gate import AnomalyGate
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from trainer import tasks
@@ -32,10 +33,13 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     beam_pipeline_args: List[str] = None) -> tfx.dsl.Pipeline:
     cfg = context.config
     task = tasks.get_task(cfg.task)
-    inputs = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
-
-    example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
-                                 output_config=inputs.output_config)
+    if tfds_example_gen.is_tfds(cfg.data.train):
+        example_gen = tfds_example_gen.TfdsExampleGen(*tfds_example_gen.input_configs(
+            cfg.data.train, cfg.data.eval, cfg.data.eval_percent, cfg.data.tfds_data_dir))
+    else:
+        inputs = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
+        example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
+                                     output_config=inputs.output_config)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.data.schema:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=_absolute(cfg.data.schema))

@@ -65,7 +65,8 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
     os.makedirs(cfg.output_dir, exist_ok=True)
     connection = metadata_config.connection_config(cfg)  # bad flags fail before any work
     task = tasks.get_task(cfg.task)
-    scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg))
+    scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg),
+                          tfds_data_dir=cfg.data.tfds_data_dir)
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
                                     model_config=cfg.model, texts=lambda: scan.texts)
     if checkpoint.warning:
