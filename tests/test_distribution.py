@@ -99,7 +99,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
             build_optimizer=lambda: optimization.create_optimizer(
                 learning_rate=1e-3, num_train_steps=8, warmup_ratio=0.25, weight_decay=0.01,
                 layer_decay=0.8, num_layers=1, clip_norm=1.0),
-            loss=task.loss())
+            build_loss=task.loss, build_metrics=task.metrics)
         replicas = model.distribute_strategy.num_replicas_in_sync
         history = model.fit(dataset, epochs=2, verbose=0).history["loss"]
         return replicas, history, model.get_weights()
@@ -158,7 +158,7 @@ def test_mixed_bfloat16_trains_and_serves_float32(tiny_checkpoint, tmp_path):
         build_optimizer=lambda: optimization.create_optimizer(
             learning_rate=1e-3, num_train_steps=4, warmup_ratio=0.25, weight_decay=0.01,
             layer_decay=1.0, num_layers=1, clip_norm=1.0),
-        loss=task.loss(), metrics=task.metrics())
+        build_loss=task.loss, build_metrics=task.metrics)
     # The encoder computes in bfloat16 with float32 variables; the outputs are float32.
     encoder = model_lib.encoder_of(model)
     assert encoder.compute_dtype == "bfloat16" and encoder.variable_dtype == "float32"

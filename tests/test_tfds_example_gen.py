@@ -16,7 +16,8 @@ from components.input_files import InputError
 from pipeline import data_scan
 from tests import fixtures
 
-ROWS = fixtures.sentiment_rows(40, seed=7, label_names=(0, 1))  # imdb_reviews: 0 neg, 1 pos
+# imdb_reviews: 0 neg, 1 pos. Enough distinct texts that SchemaGen infers no domain for them.
+ROWS = fixtures.sentiment_rows(160, seed=7, label_names=(0, 1))
 
 
 def imdb_as_dataset(self, split, **kwargs):
@@ -92,7 +93,7 @@ def test_glue_features_and_missing_labels(tmp_path):
 
 def test_the_data_scan_counts_label_names(mock_imdb):
     scan = data_scan.scan("tfds:imdb_reviews", ["text"], "label", tfds_data_dir=mock_imdb)
-    assert scan.label_counts == {"neg": 20, "pos": 20} and scan.num_examples == 40
+    assert scan.label_counts == {"neg": 80, "pos": 80} and scan.num_examples == 160
     with pytest.raises(data_scan.DataError, match="no column 'sentence'"):
         data_scan.scan("tfds:imdb_reviews", ["sentence"], "label", tfds_data_dir=mock_imdb)
 
@@ -122,3 +123,31 @@ def test_the_component_writes_train_and_eval_splits(mock_imdb, tmp_path):
     texts = {t: ["neg", "pos"][y] for t, y in ROWS}
     for example in splits["train"] + splits["eval"]:
         assert texts[_value(example, "text")[0]] == _value(example, "label")[0]
+
+
+@pytest.mark.slow
+def test_a_tfds_run_goes_through_the_whole_pipeline(mock_imdb, tmp_path):
+    """`run --train tfds:imdb_reviews` with the mock, in process: every component runs, the
+    Evaluator sees the ClassLabel names, and the Trainer runs under MirroredStrategy."""
+    from pipeline import cli, runner
+    from trainer.checkpoint import build_scratch_checkpoint
+    import pipeline_config
+
+    model = pipeline_config.ModelConfig(scratch_vocab_size=200, scratch_hidden_size=32,
+                                        scratch_num_layers=1, scratch_num_heads=2,
+                                        scratch_intermediate_size=64)
+    checkpoint = build_scratch_checkpoint([t for t, _ in ROWS], str(tmp_path / "ckpt"), model)
+    parser = cli.argparse.ArgumentParser()
+    cli._add_run_parser(parser.add_subparsers(dest="command"))
+    cfg = cli.config_from_args(parser.parse_args([
+        "run", "--train", "tfds:imdb_reviews", "--tfds-data-dir", mock_imdb,
+        "--checkpoint", checkpoint, "--output", str(tmp_path / "out"), "--epochs", "2",
+        "--batch-size", "16", "--learning-rate", "1e-3", "--max-seq-length", "16",
+        "--set", "train.strategy=mirrored", "--set", "train.bucket_boundaries=8"]))
+    record, _, scan, _ = runner.run_pipeline(cfg)
+    assert scan.label_counts == {"neg": 80, "pos": 80}
+    for component in ("TfdsExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
+                      "Transform", "Trainer", "Evaluator", "Pusher"):
+        assert record.state_of(component) == "ran", (component, record.components)
+    assert sum(record.split_counts.values()) >= len(ROWS)
+    assert "sparse_categorical_accuracy" in record.candidate_metrics, record.candidate_metrics

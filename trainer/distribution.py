@@ -109,12 +109,13 @@ def wrap_optimizer(optimizer, mixed_precision: str):
 
 
 def compile_model(train: "pipeline_config.TrainConfig", build_model: Callable[[], Any],
-                  build_optimizer: Callable[[], Any], **compile_kwargs) -> tf_keras.Model:
+                  build_optimizer: Callable[[], Any], build_loss: Callable[[], Any],
+                  build_metrics: Callable[[], Any] = list) -> tf_keras.Model:
     """Builds and compiles the model under the configured strategy and precision.
 
-    `build_model()` and `build_optimizer()` are called inside the strategy's scope (variables
-    are created per replica there) and under the precision policy (layers take their dtypes
-    from it when they are built).
+    The builders are called inside the strategy's scope (variables, metrics included, are
+    created per replica there; Keras refuses metrics made outside it) and under the precision
+    policy (layers take their dtypes from it when they are built).
     """
     check_config(train)
     if train.gpu_memory_growth:
@@ -125,7 +126,8 @@ def compile_model(train: "pipeline_config.TrainConfig", build_model: Callable[[]
         optimizer = wrap_optimizer(build_optimizer(), train.mixed_precision)
         # Building the optimizer's slots up front saves a second trace of the train step.
         optimizer.build(model.trainable_variables)
-        model.compile(optimizer=optimizer, jit_compile=train.use_xla, **compile_kwargs)
+        model.compile(optimizer=optimizer, loss=build_loss(), metrics=build_metrics(),
+                      jit_compile=train.use_xla)
     return model
 
 
