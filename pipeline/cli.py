@@ -33,7 +33,8 @@ def _add_pipeline_arguments(run) -> None:
     """The data, model, task and training flags, shared by `run` and `compile`."""
     defaults = pipeline_config.PipelineConfig()
     run.add_argument("--train", help="training data: a file, glob or folder of CSV (with header), "
-                     "JSON Lines or TFRecord of tf.Example (default: the embedded sentiment sentences)")
+                     "JSON Lines or TFRecord of tf.Example, or tfds:NAME[/CONFIG][:SPLIT] "
+                     "(default: the embedded sentiment sentences)")
     run.add_argument("--eval", help="evaluation data (same formats); without it a deterministic "
                      f"hash split holds out {defaults.data.eval_percent}%% of --train")
     run.add_argument("--tfds-data-dir", help="TensorFlow Datasets' data directory, for "
@@ -86,7 +87,8 @@ def _add_compile_parser(sub) -> None:
                           help="container image of every component (built from the Dockerfile)")
     compile_.add_argument("--pipeline-root", required=True,
                           help="URI the run writes to (artifacts/, serving/), e.g. gs://bucket/x")
-    compile_.add_argument("--out", required=True, help="the pipeline spec file (.json or .yaml)")
+    compile_.add_argument("--out", required=True, help="the pipeline file: .json (a Vertex AI "
+                          "PipelineJob) or .yaml (the PipelineSpec the Kubeflow Pipelines client takes)")
     compile_.add_argument("--label-counts", metavar="JSON|FILE",
                           help="label -> count of the training data as a JSON object or file, "
                           "for the Evaluator's bars (default: scan --train once)")

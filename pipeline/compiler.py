@@ -153,6 +153,6 @@ def compile_and_report(cfg: pipeline_config.PipelineConfig, args) -> int:
         print(f"electra-tfx: error: {user_error}", file=sys.stderr)
         return 2
     tasks_ = spec["pipelineSpec"]["root"]["dag"]["tasks"]
-    print(f"Compiled {len(tasks_)} components ({', '.join(sorted(tasks_))}) for {args.target} "
+    print(f"Compiled {len(tasks_)} tasks ({', '.join(sorted(tasks_))}) for {args.target} "
           f"to {args.out}\nimage: {args.image}\npipeline root: {cfg.output_dir}")
     return 0

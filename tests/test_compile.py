@@ -78,6 +78,21 @@ def test_the_kfp_sdk_loads_the_spec(compiled):
         "image"] == IMAGE
 
 
+def test_a_yaml_spec_is_what_the_kubeflow_client_uploads(tmp_path):
+    from kfp import components
+    from kfp.client import client as kfp_client
+
+    train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(10))
+    out = tmp_path / "pipeline.yaml"
+    assert cli.main(["compile", "--image", IMAGE, "--pipeline-root", ROOT, "--out", str(out),
+                     "--train", str(train)]) == 0
+    # The loader kfp.Client().create_run_from_pipeline_package / upload_pipeline use.
+    document = kfp_client._extract_pipeline_yaml(str(out))  # noqa: SLF001
+    assert COMPONENTS <= set(document.pipeline_spec.root.dag.tasks)
+    assert document.pipeline_spec.pipeline_info.name == "electra-tfx"
+    assert COMPONENTS <= set(components.load_component_from_file(str(out)).pipeline_spec.root.dag.tasks)
+
+
 def test_the_cluster_resolves_the_checkpoint_and_its_defaults(compiled):
     spec, _ = compiled
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
