@@ -111,7 +111,8 @@ class TrainConfig:
     # none | mixed_float16 | mixed_bfloat16; batch_size is the global batch over replicas.
     strategy: str = "one-device"
     mixed_precision: str = "none"
-    tpu: str = ""  # train.strategy=tpu: the TPU's name or grpc:// address ("" = from the environment)
+    # train.strategy=tpu: the TPU's name or grpc:// address ("": the one the environment names).
+    tpu: str = ""
     gpu_memory_growth: bool = True
     seed: int = 42
     # Caps the number of steps per epoch (None: the whole training split); for smoke runs.

@@ -126,9 +126,10 @@ def _set_features(out: Any, record: Dict[str, Any], features: Any, prefix: str) 
             feature = feature.feature  # a sequence of dicts comes as a dict of sequences
         if isinstance(feature, tfds.features.FeaturesDict):
             if set(feature.keys()) == {"text", "answer_start"}:  # SQuAD-style answers
+                texts = np.asarray(value["text"]).reshape(-1)
+                starts = np.asarray(value["answer_start"]).reshape(-1)
                 squad_reader.set_nested_feature(out, key, {
-                    "text": [_text(v) for v in np.asarray(value["text"]).reshape(-1)],
-                    "answer_start": [int(v) for v in np.asarray(value["answer_start"]).reshape(-1)]})
+                    "text": [_text(v) for v in texts], "answer_start": [int(v) for v in starts]})
             else:
                 _set_features(out, value, feature, key + "_")
             continue

@@ -88,7 +88,8 @@ def _add_compile_parser(sub) -> None:
     compile_.add_argument("--pipeline-root", required=True,
                           help="URI the run writes to (artifacts/, serving/), e.g. gs://bucket/x")
     compile_.add_argument("--out", required=True, help="the pipeline file: .json (a Vertex AI "
-                          "PipelineJob) or .yaml (the PipelineSpec the Kubeflow Pipelines client takes)")
+                          "PipelineJob) or .yaml (the PipelineSpec that the Kubeflow Pipelines "
+                          "client takes)")
     compile_.add_argument("--label-counts", metavar="JSON|FILE",
                           help="label -> count of the training data as a JSON object or file, "
                           "for the Evaluator's bars (default: scan --train once)")

@@ -32,7 +32,8 @@ def mysql_config(address: str, environ=None) -> metadata_store_pb2.ConnectionCon
             "mlmd.internal:3306/electra_tfx")
     port = int(match.group("port") or DEFAULT_MYSQL_PORT)
     if not 0 < port < 65536:
-        raise pipeline_config.ConfigError(f"--metadata-mysql {address}: port {port} is out of range")
+        raise pipeline_config.ConfigError(
+            f"--metadata-mysql {address}: port {port} is out of range")
     config = metadata_store_pb2.ConnectionConfig()
     config.mysql.host = match.group("host")
     config.mysql.port = port
