@@ -53,6 +53,8 @@ class DataConfig:
     eval_percent: int = 20
     # A curated schema (schema.pbtxt) for ImportSchemaGen; None infers one with SchemaGen.
     schema: Optional[str] = None
+    # Where TensorFlow Datasets keeps prepared data, for `--train tfds:NAME` (None: TFDS' default).
+    tfds_data_dir: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -105,6 +107,13 @@ class TrainConfig:
     # Sequence lengths at which batches are cut; each batch pads to its longest example.
     bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
     use_xla: bool = False
+    # Training at scale (trainer/distribution.py): one-device | mirrored | multi-worker | tpu,
+    # none | mixed_float16 | mixed_bfloat16; batch_size is the global batch over replicas.
+    strategy: str = "one-device"
+    mixed_precision: str = "none"
+    # train.strategy=tpu: the TPU's name or grpc:// address ("": the one the environment names).
+    tpu: str = ""
+    gpu_memory_growth: bool = True
     seed: int = 42
     # Caps the number of steps per epoch (None: the whole training split); for smoke runs.
     steps_per_epoch: Optional[int] = None
@@ -123,6 +132,15 @@ class EvalConfig:
 
 
 @dataclasses.dataclass
+class MetadataConfig:
+    """ML Metadata of `run` (pipeline/metadata_config.py); both None: SQLite in the output dir."""
+    # HOST[:PORT]/DATABASE of a MySQL server; user and password come from the environment.
+    mysql: Optional[str] = None
+    # A ml_metadata ConnectionConfig in text format.
+    config_file: Optional[str] = None
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     pipeline_name: str = "electra-tfx"
     model_name: str = "electra_classifier"
@@ -137,9 +155,12 @@ class PipelineConfig:
     task_options: TaskConfig = dataclasses.field(default_factory=TaskConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
 
     @property
     def output_dir(self) -> str:
+        if self.output and "://" in self.output:
+            return self.output.rstrip("/")  # a URI (gs://...; a compiled pipeline's root): as is
         return os.path.abspath(self.output or os.path.join("runs", self.pipeline_name))
 
     @property

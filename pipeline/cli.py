@@ -16,16 +16,31 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pipeline_config  # noqa: E402
+from pipeline import beam_options  # noqa: E402
 
 
 def _add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="run the pipeline end to end (local Beam, SQLite metadata)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_pipeline_arguments(run)
+    run.add_argument("--metadata-mysql", metavar="HOST[:PORT]/DB",
+                     help="record ML Metadata in this MySQL database (user and password from "
+                     "ELECTRA_TFX_MYSQL_USER, ELECTRA_TFX_MYSQL_PASSWORD); default: SQLite in the "
+                     "output directory")
+    run.add_argument("--metadata-config", metavar="FILE.pbtxt",
+                     help="ML Metadata connection as a ml_metadata ConnectionConfig text proto")
+
+
+def _add_pipeline_arguments(run) -> None:
+    """The data, model, task and training flags, shared by `run` and `compile`."""
     defaults = pipeline_config.PipelineConfig()
     run.add_argument("--train", help="training data: a file, glob or folder of CSV (with header), "
-                     "JSON Lines or TFRecord of tf.Example (default: the embedded sentiment sentences)")
+                     "JSON Lines or TFRecord of tf.Example, or tfds:NAME[/CONFIG][:SPLIT] "
+                     "(default: the embedded sentiment sentences)")
     run.add_argument("--eval", help="evaluation data (same formats); without it a deterministic "
                      f"hash split holds out {defaults.data.eval_percent}%% of --train")
+    run.add_argument("--tfds-data-dir", help="TensorFlow Datasets' data directory, for "
+                     "--train/--eval tfds:NAME[/CONFIG][:SPLIT] (default: TFDS' own)")
     run.add_argument("--text-column", default=defaults.data.text_column)
     run.add_argument("--label-column", default=defaults.data.label_column)
     run.add_argument("--text-pair-column", default=defaults.data.text_pair_column,
@@ -57,6 +72,30 @@ def _add_run_parser(sub) -> None:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="set any config field, e.g. --set train.layer_decay=0.9 (repeatable)")
     run.add_argument("-v", "--verbose", action="store_true", help="log TFX and Beam at INFO")
+    run.add_argument("--beam-preset", choices=sorted(beam_options.PRESETS),
+                     help="Beam runner options for every Beam-powered component (default: "
+                     "in-memory DirectRunner); see README, \"Running at scale\"")
+    run.add_argument("--beam-arg", action="append", default=[], metavar="--NAME=VALUE",
+                     help="a Beam pipeline option, applied after the preset (repeatable)")
+
+
+def _add_compile_parser(sub) -> None:
+    compile_ = sub.add_parser(
+        "compile", help="compile the same pipeline for Kubeflow Pipelines v2 / Vertex AI "
+        "Pipelines (see README, \"Running at scale\")",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    compile_.add_argument("--target", default="kubeflow-v2", choices=["kubeflow-v2"])
+    compile_.add_argument("--image", required=True,
+                          help="container image of every component (built from the Dockerfile)")
+    compile_.add_argument("--pipeline-root", required=True,
+                          help="URI the run writes to (artifacts/, serving/), e.g. gs://bucket/x")
+    compile_.add_argument("--out", required=True, help="the pipeline file: .json (a Vertex AI "
+                          "PipelineJob) or .yaml (the PipelineSpec that the Kubeflow Pipelines "
+                          "client takes)")
+    compile_.add_argument("--label-counts", metavar="JSON|FILE",
+                          help="label -> count of the training data as a JSON object or file, "
+                          "for the Evaluator's bars (default: scan --train once)")
+    _add_pipeline_arguments(compile_)
 
 
 def _add_history_parsers(sub) -> None:
@@ -93,6 +132,7 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     if args.train:
         cfg.data.train = args.train
     cfg.data.eval = args.eval
+    cfg.data.tfds_data_dir = args.tfds_data_dir
     cfg.data.text_column = args.text_column
     cfg.data.label_column = args.label_column
     cfg.data.text_pair_column = args.text_pair_column
@@ -114,6 +154,14 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
         if not sep:
             raise pipeline_config.ConfigError(f"--set {assignment}: expected KEY=VALUE")
         pipeline_config.set_field(cfg, key.strip(), value.strip())
+    if getattr(args, "metadata_mysql", None):
+        cfg.metadata.mysql = args.metadata_mysql
+    if getattr(args, "metadata_config", None):
+        cfg.metadata.config_file = args.metadata_config
+    from trainer import distribution  # noqa: E402 (TensorFlow: only after parsing)
+    distribution.check_config(cfg.train)
+    if args.beam_preset or args.beam_arg:
+        cfg.beam_args = beam_options.beam_args(cfg.beam_args, args.beam_preset, args.beam_arg)
     return cfg
 
 
@@ -121,8 +169,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="electra-tfx", description=__doc__.strip().splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
+    _add_compile_parser(sub)
     _add_history_parsers(sub)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(beam_options.join_option_values(
+        sys.argv[1:] if argv is None else argv, "--beam-arg"))
 
     # Without -v only errors are logged: TFX, Beam and TFMA warn a lot about their own
     # internals. What the user must see (fallbacks, the summary) is printed instead.
@@ -148,6 +198,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"electra-tfx: error: {e}", file=sys.stderr)
             return 2
         return runner.run_and_report(cfg, verbose=args.verbose)
+    if args.command == "compile":
+        from pipeline import compiler
+        try:
+            cfg = config_from_args(args)
+        except pipeline_config.ConfigError as e:
+            print(f"electra-tfx: error: {e}", file=sys.stderr)
+            return 2
+        return compiler.compile_and_report(cfg, args)
     return 2
 
 

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Dict, List, Optional
 
 from components.input_files import resolve_inputs
-from components.text_example_gen import read_file
+from components import text_example_gen, tfds_example_gen
 
 # Enough text to learn a WordPiece vocabulary; more only slows the learner.
 MAX_VOCAB_TEXTS = 200_000
@@ -38,10 +38,17 @@ def _value(feature) -> List[str]:
     return []
 
 
-def scan(train: str, text_columns: List[str], label_column: Optional[str]) -> DataScan:
+def scan(train: str, text_columns: List[str], label_column: Optional[str],
+         tfds_data_dir: Optional[str] = None) -> DataScan:
     """Reads every training example once: label counts, texts, and the columns checked."""
-    # resolve_inputs raises InputError when the path names no usable file.
-    files = list(resolve_inputs(train).train_files)
+    if tfds_example_gen.is_tfds(train):  # a TFDS split, read as TfdsExampleGen reads it
+        source = tfds_example_gen.parse_source(train, "train", tfds_data_dir)
+        files = [train]
+        read_file = lambda _: tfds_example_gen.read_examples(source)  # noqa: E731
+    else:
+        # resolve_inputs raises InputError when the path names no usable file.
+        files = list(resolve_inputs(train).train_files)
+        read_file = text_example_gen.read_file
     labels = collections.Counter()
     texts: List[str] = []
     n = 0

@@ -9,6 +9,7 @@ from typing import List, Mapping
 from tfx import v1 as tfx
 
 import pipeline_config
+from components import tfds_example_gen
 from components.anomaly_gate import AnomalyGate
 from components.atomic_pusher import AtomicPusher
 from components.text_example_gen import TextExampleGen, resolve_inputs
@@ -17,6 +18,11 @@ from trainer.run_context import RunContext
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+
+
+def _absolute(path: str) -> str:
+    """Local paths made absolute; URIs (gs://...) kept as they are."""
+    return path if "://" in path else os.path.abspath(path)
 
 
 def pipeline_root(cfg: pipeline_config.PipelineConfig) -> str:
@@ -28,13 +34,16 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     beam_pipeline_args: List[str] = None) -> tfx.dsl.Pipeline:
     cfg = context.config
     task = tasks.get_task(cfg.task)
-    inputs = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
-
-    example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
-                                 output_config=inputs.output_config)
+    if tfds_example_gen.is_tfds(cfg.data.train):
+        example_gen = tfds_example_gen.TfdsExampleGen(*tfds_example_gen.input_configs(
+            cfg.data.train, cfg.data.eval, cfg.data.eval_percent, cfg.data.tfds_data_dir))
+    else:
+        inputs = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
+        example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
+                                     output_config=inputs.output_config)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.data.schema:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.abspath(cfg.data.schema))
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=_absolute(cfg.data.schema))
     else:
         # Inferred from the training split only, so the eval split is checked against it
         # (a label that never occurs in training is an anomaly, not a new domain value).

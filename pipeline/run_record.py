@@ -47,7 +47,10 @@ class RunRecord:
         return None
 
 
-def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+def open_store(metadata_path) -> metadata_store.MetadataStore:
+    """The store of a SQLite file (read-only), or of a ConnectionConfig (e.g. MySQL)."""
+    if isinstance(metadata_path, metadata_store_pb2.ConnectionConfig):
+        return metadata_store.MetadataStore(metadata_path)
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY

@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 import pipeline_config
 from components.anomaly_gate import AnomaliesFoundError
 from components.input_files import InputError
-from pipeline import data_scan, report, run_lock, summary
+from pipeline import data_scan, metadata_config, report, run_lock, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -73,8 +73,10 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
 
 def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     os.makedirs(cfg.output_dir, exist_ok=True)
+    connection = metadata_config.connection_config(cfg)  # bad flags fail before any work
     task = tasks.get_task(cfg.task)
-    scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg))
+    scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg),
+                          tfds_data_dir=cfg.data.tfds_data_dir)
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
                                     model_config=cfg.model, texts=lambda: scan.texts)
     if checkpoint.warning:
@@ -83,12 +85,10 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
                                                  _hidden_size(checkpoint.path))
     context = RunContext(config=cfg, checkpoint_dir=checkpoint.path,
                          lower_case=checkpoint.lower_case, num_labels=len(scan.label_counts))
-    pipeline = create_pipeline(
-        context, scan.label_counts,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            cfg.metadata_path))
+    pipeline = create_pipeline(context, scan.label_counts, metadata_connection_config=connection)
     run_locally(pipeline)
-    return read_run(cfg.metadata_path), checkpoint, scan, cfg
+    store = cfg.metadata_path if connection.HasField("sqlite") else connection
+    return read_run(store), checkpoint, scan, cfg
 
 
 def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False) -> int:

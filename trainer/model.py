@@ -14,6 +14,11 @@ def num_hidden_layers(checkpoint_dir: str) -> int:
         return int(json.load(f)["num_hidden_layers"])
 
 
+def hidden_size(checkpoint_dir: str) -> int:
+    with open(os.path.join(checkpoint_dir, "config.json")) as f:
+        return int(json.load(f)["hidden_size"])
+
+
 def sequence_inputs() -> Dict[str, tf_keras.Input]:
     """Dense int32 [batch, length] inputs; length varies per batch (dynamic padding)."""
     return {name: tf_keras.Input(shape=(None,), dtype=tf.int32, name=name)

@@ -8,11 +8,11 @@ from typing import Any, Dict
 
 import tensorflow_text  # noqa: F401  (registers TF Text ops in every Beam worker)
 
-from trainer import tasks
+from trainer import remote_checkpoint, tasks
 from trainer.run_context import RunContext
 
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> Dict[str, Any]:
-    context = RunContext.from_custom_config(custom_config)
+    context = remote_checkpoint.localize(RunContext.from_custom_config(custom_config))
     task = tasks.get_task(context.config.task)
     return task.preprocess(inputs, context)

@@ -2,18 +2,23 @@
 
 TFX's Trainer calls `run_fn` by its dotted path (`trainer.run.run_fn`).
 """
+import dataclasses
 import json
 import logging
 import os
+import tempfile
 
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (TF Text ops for the transform graph)
 import tensorflow_transform as tft
 import tf_keras
 
+import pipeline_config
 from trainer import data
+from trainer import distribution
 from trainer import model as model_lib
 from trainer import optimization
+from trainer import remote_checkpoint
 from trainer import resume
 from trainer import tasks
 from trainer.run_context import RunContext
@@ -22,7 +27,10 @@ HISTORY_FILE = "history.json"
 
 
 def run_fn(fn_args) -> None:
-    context = RunContext.from_custom_config(fn_args.custom_config)
+    context = remote_checkpoint.localize(RunContext.from_custom_config(fn_args.custom_config))
+    # A compiled pipeline leaves the checkpoint-dependent defaults to the machine that has it.
+    context = dataclasses.replace(context, config=pipeline_config.with_training_defaults(
+        context.config, "pretrained", model_lib.hidden_size(context.checkpoint_dir)))
     cfg = context.config
     task = tasks.get_task(cfg.task)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -42,17 +50,17 @@ def run_fn(fn_args) -> None:
     logging.info("training %d epochs x %d steps (batch %d, dynamic padding)",
                  cfg.train.epochs, steps_per_epoch, cfg.train.batch_size)
 
-    model = task.build_model(context, transform_output)
-    optimizer = optimization.create_optimizer(
-        learning_rate=cfg.train.learning_rate, num_train_steps=total_steps,
-        warmup_ratio=cfg.train.warmup_ratio, weight_decay=cfg.train.weight_decay,
-        layer_decay=cfg.train.layer_decay,
-        num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
-        clip_norm=cfg.train.clip_norm)
-    # Building the optimizer's slots up front saves a second trace of the train step.
-    optimizer.build(model.trainable_variables)
-    model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics(),
-                  jit_compile=cfg.train.use_xla)
+    # Strategy, mixed precision, XLA and GPU memory by configuration (trainer/distribution.py).
+    model = distribution.compile_model(
+        cfg.train,
+        build_model=lambda: task.build_model(context, transform_output),
+        build_optimizer=lambda: optimization.create_optimizer(
+            learning_rate=cfg.train.learning_rate, num_train_steps=total_steps,
+            warmup_ratio=cfg.train.warmup_ratio, weight_decay=cfg.train.weight_decay,
+            layer_decay=cfg.train.layer_decay,
+            num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
+            clip_norm=cfg.train.clip_norm),
+        build_loss=task.loss, build_metrics=task.metrics)
     model_lib.trace_without_autograph(model)
 
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
@@ -77,6 +85,10 @@ def run_fn(fn_args) -> None:
     # Served through its signatures only (TF Serving, TFMA, tf.saved_model.load): without
     # save_traces Keras does not re-trace every HF layer for Keras-reloading, which made the
     # export 10-20x slower. tf_keras.models.load_model cannot rebuild it without the HF classes.
+    if not distribution.is_chief():  # every worker must save (collective ops); one exports
+        model.save(tempfile.mkdtemp(), save_format="tf", signatures=signatures,
+                   save_traces=False)
+        return
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures,
                save_traces=False)
     logging.info("exported the serving model to %s", fn_args.serving_model_dir)

@@ -1,11 +1,11 @@
 """What every step of a run needs to know, passed through TFX's custom_config."""
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pipeline_config
 
 
-_NOT_FOR_TRANSFORM = ("train", "eval", "output", "enable_cache", "beam_args")
+_NOT_FOR_TRANSFORM = ("train", "eval", "output", "enable_cache", "beam_args", "metadata")
 
 
 @dataclasses.dataclass
@@ -13,7 +13,8 @@ class RunContext:
     config: pipeline_config.PipelineConfig
     # The resolved local checkpoint directory (HuggingFace format).
     checkpoint_dir: str
-    lower_case: bool
+    # None: read from the checkpoint where it is used (compiled pipelines, remote_checkpoint.py).
+    lower_case: Optional[bool]
     # Label names as the CLI found them in the training data (for metrics set-up only;
     # the model's own label vocabulary is the one Transform learns).
     num_labels: int = 0
@@ -39,6 +40,7 @@ class RunContext:
         return cls(
             config=pipeline_config.from_dict(custom_config["config"]),
             checkpoint_dir=custom_config["checkpoint_dir"],
-            lower_case=bool(custom_config["lower_case"]),
+            lower_case=(None if custom_config["lower_case"] is None
+                        else bool(custom_config["lower_case"])),
             num_labels=int(custom_config.get("num_labels", 0)),
         )

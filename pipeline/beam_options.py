@@ -1,0 +1,62 @@
+"""Beam runner options as configuration: presets plus the user's own `--beam-arg`s.
+
+The result becomes the pipeline's `beam_pipeline_args`, which TFX hands to every Beam-powered
+component (ExampleGen, StatisticsGen, SchemaGen, ExampleValidator, Transform, Evaluator, ...).
+
+    --beam-preset dataflow --beam-arg=--project=P --beam-arg=--region=europe-west4 \\
+        --beam-arg=--temp_location=gs://bucket/tmp
+
+A preset replaces the default options (in-memory DirectRunner); `--beam-arg`s are applied
+after it, and one that names the same flag as the preset replaces the preset's value.
+What a runner needs beyond its preset (project, region, master address, container image)
+is the user's to add: see README, "Running at scale".
+"""
+from typing import Dict, List, Optional, Sequence
+
+import pipeline_config
+
+PRESETS: Dict[str, List[str]] = {
+    # Every core, each worker a separate process (0 = as many workers as cores).
+    "direct-multiprocess": ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                            "--direct_num_workers=0"],
+    # Runner v2 is what runs custom SDK containers (--sdk_container_image).
+    "dataflow": ["--runner=DataflowRunner", "--experiments=use_runner_v2"],
+    # Portable runners: the job is submitted as one jar to --flink_master / --spark_rest_url.
+    "flink": ["--runner=FlinkRunner", "--flink_submit_uber_jar"],
+    "spark": ["--runner=SparkRunner", "--spark_submit_uber_jar"],
+}
+
+
+def flag_name(arg: str) -> str:
+    return arg.split("=", 1)[0]
+
+
+def beam_args(base: Sequence[str], preset: Optional[str] = None,
+              extra: Sequence[str] = ()) -> List[str]:
+    """`base` (the config's beam_args), replaced by `preset`'s, with `extra` applied on top."""
+    if preset is not None and preset not in PRESETS:
+        raise pipeline_config.ConfigError(
+            f"--beam-preset {preset}: unknown; known presets: {', '.join(PRESETS)}")
+    for arg in extra:
+        if not arg.startswith("--") or arg == "--":
+            raise pipeline_config.ConfigError(
+                f"--beam-arg {arg!r}: expected a Beam pipeline option such as "
+                "--direct_num_workers=2 (such as --beam-arg --name=value)")
+    args = list(PRESETS[preset] if preset else base)
+    for arg in extra:
+        args = [a for a in args if flag_name(a) != flag_name(arg)] + [arg]
+    return args
+
+
+def join_option_values(argv: Sequence[str], option: str) -> List[str]:
+    """`--beam-arg --name=value` as `--beam-arg=--name=value`: argparse would otherwise take
+    the value, which starts with "--", for an option of its own."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] == option and i + 1 < len(argv):
+            joined.append(f"{option}={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined

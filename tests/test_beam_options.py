@@ -1,0 +1,90 @@
+"""Beam runner options: presets, the user's --beam-arg, and a multi-process DirectRunner
+running the project's TF Text preprocessing (every worker process must register TF Text ops)."""
+import tempfile
+
+import pytest
+
+import pipeline_config
+from pipeline import beam_options, cli
+
+DEFAULT = pipeline_config.PipelineConfig().beam_args
+
+
+def _config(*argv):
+    parser = cli.argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    cli._add_run_parser(sub)
+    return cli.config_from_args(parser.parse_args(
+        beam_options.join_option_values(["run", *argv], "--beam-arg")))
+
+
+def test_without_flags_the_default_in_memory_runner_stays():
+    assert _config().beam_args == DEFAULT
+
+
+def test_a_preset_expands_and_user_args_win():
+    args = _config("--beam-preset", "dataflow", "--beam-arg", "--project=p",
+                   "--beam-arg=--experiments=upload_graph").beam_args
+    assert args == ["--runner=DataflowRunner", "--project=p", "--experiments=upload_graph"]
+    args = _config("--beam-preset", "direct-multiprocess",
+                   "--beam-arg", "--direct_num_workers=2").beam_args
+    assert args == ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                    "--direct_num_workers=2"]
+    # Without a preset, --beam-arg edits the configured options.
+    assert _config("--beam-arg", "--direct_num_workers=4").beam_args == [
+        "--direct_running_mode=in_memory", "--direct_num_workers=4"]
+
+
+@pytest.mark.parametrize("preset", sorted(beam_options.PRESETS))
+def test_every_preset_names_its_runner(preset):
+    (runner,) = [a for a in beam_options.PRESETS[preset] if a.startswith("--runner=")]
+    assert runner.split("=")[1].lower().startswith(preset.split("-")[0])
+
+
+def test_a_bad_beam_arg_is_a_config_error():
+    with pytest.raises(pipeline_config.ConfigError, match="--beam-arg 'project=p'"):
+        _config("--beam-arg", "project=p")
+
+
+@pytest.mark.slow  # starts two worker processes that each import TensorFlow (~1 min on 2 cores)
+def test_tf_text_preprocessing_runs_in_a_multi_process_direct_runner(tmp_path):
+    import apache_beam as beam
+    import tensorflow as tf
+    import tensorflow_transform.beam as tft_beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+    from tests import fixtures
+    from trainer.checkpoint import build_scratch_checkpoint
+    from trainer.preprocessing import preprocessing_fn
+    from trainer.run_context import RunContext
+
+    rows = fixtures.sentiment_rows(12)
+    model = pipeline_config.ModelConfig(scratch_vocab_size=120, scratch_hidden_size=16,
+                                        scratch_num_layers=1, scratch_num_heads=2,
+                                        scratch_intermediate_size=32)
+    checkpoint = build_scratch_checkpoint([t for t, _ in rows], str(tmp_path / "ckpt"), model)
+    cfg = pipeline_config.PipelineConfig()
+    cfg.model.max_seq_length = 16
+    custom_config = RunContext(config=cfg, checkpoint_dir=checkpoint,
+                               lower_case=True).to_custom_config()
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(
+        {"text": tf.io.FixedLenFeature([], tf.string),
+         "label": tf.io.FixedLenFeature([], tf.string)}))
+    options = PipelineOptions(beam_options.beam_args(
+        DEFAULT, "direct-multiprocess", ["--direct_num_workers=2"]))
+    out = str(tmp_path / "transformed")
+    with beam.Pipeline(options=options) as pipeline:
+        with tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=tmp_path), force_tf_compat_v1=False):
+            raw = pipeline | beam.Create([{"text": t, "label": y} for t, y in rows])
+            (transformed, _), _ = (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(
+                lambda inputs: preprocessing_fn(inputs, custom_config))
+            _ = (transformed
+                 | beam.Map(lambda r: f"{list(r['input_ids'])}\t{int(r['label_id'])}")
+                 | beam.io.WriteToText(out, shard_name_template=""))
+    lines = open(out).read().splitlines()
+    assert len(lines) == len(rows)
+    # [CLS] ... [SEP] from the WordPiece vocabulary, in the worker processes.
+    ids = [eval(line.split("\t")[0]) for line in lines]  # noqa: S307 (our own output)
+    assert all(i[0] == 2 and i[-1] == 3 and len(i) > 3 for i in ids), ids[:3]
+    assert sorted({line.split("\t")[1] for line in lines}) == ["0", "1"]
