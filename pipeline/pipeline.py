@@ -4,12 +4,13 @@ ExampleGen → StatisticsGen → SchemaGen/ImportSchemaGen → ExampleValidator 
 → Transform → Trainer → (latest blessed model) → Evaluator → Pusher.
 """
 import os
-from typing import List, Mapping
+from typing import List, Mapping, Optional
 
 from tfx import v1 as tfx
 
 import pipeline_config
 from components.anomaly_gate import AnomalyGate
+from components.bad_rows import RowChecks
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from trainer import tasks
 from trainer.run_context import RunContext
@@ -24,13 +25,14 @@ def pipeline_root(cfg: pipeline_config.PipelineConfig) -> str:
 
 def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     metadata_connection_config=None,
-                    beam_pipeline_args: List[str] = None) -> tfx.dsl.Pipeline:
+                    beam_pipeline_args: List[str] = None,
+                    row_checks: Optional[RowChecks] = None) -> tfx.dsl.Pipeline:
     cfg = context.config
     task = tasks.get_task(cfg.task)
     inputs = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
 
     example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
-                                 output_config=inputs.output_config)
+                                 output_config=inputs.output_config, row_checks=row_checks)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.data.schema:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.abspath(cfg.data.schema))

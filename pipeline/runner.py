@@ -11,8 +11,9 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from components.anomaly_gate import AnomaliesFoundError
+from components.bad_rows import BadRowsError
 from components.input_files import InputError
-from pipeline import data_scan, summary
+from pipeline import bad_data, data_scan, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -25,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover
     BadInputError = InputError
 USER_ERRORS = (AnomaliesFoundError, InputError, BadInputError, CheckpointError,
-               pipeline_config.ConfigError, data_scan.DataError)
+               pipeline_config.ConfigError, data_scan.DataError, BadRowsError)
 
 
 def _user_error(exc: BaseException) -> Optional[BaseException]:
@@ -64,7 +65,9 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
     """Runs the whole pipeline; returns (RunRecord, ResolvedCheckpoint). Raises on failure."""
     os.makedirs(cfg.output_dir, exist_ok=True)
     task = tasks.get_task(cfg.task)
-    scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg))
+    scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg),
+                          single_label=bad_data.is_single_label(cfg))
+    row_checks = bad_data.row_checks(cfg, task, scan)
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
                                     model_config=cfg.model, texts=lambda: scan.texts)
     if checkpoint.warning:
@@ -76,7 +79,8 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
     pipeline = create_pipeline(
         context, scan.label_counts,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            cfg.metadata_path))
+            cfg.metadata_path),
+        row_checks=row_checks)
     run_locally(pipeline)
     return read_run(cfg.metadata_path), checkpoint, scan, cfg
 
