@@ -13,8 +13,10 @@ training data with a single class. Those raise BadInputError / DataError directl
     checks.problem(example, split="eval")   # None, or "label 'maybe' never occurs in ..."
 
 Policy (`--on-bad-rows`): "fail" (default) stops the run and lists the first offenders;
-"quarantine" writes them to OUTPUT/quarantine/<split>.jsonl (as read, with the problem) and
-trains on the rest, unless their share of a split exceeds `max_bad_rows_fraction`.
+"quarantine" writes them to OUTPUT/quarantine/<split>.jsonl (as read, with the problem; the
+split is "input" when --eval is not given: the rows are set aside before the hash split) and
+trains on the rest, unless their share of a split exceeds `max_bad_rows_fraction`. Under
+"fail" the same listing is written, for fixing the data.
 """
 from __future__ import annotations
 

@@ -312,7 +312,9 @@ def _jsonl_items(path: str, compressed: bool) -> Iterator[Union[_Row, BadRow]]:
                     path, number, f"invalid JSON ({e.msg} at column {e.colno}): "
                     f"{_snippet(line)} (JSON Lines files must hold one complete JSON object "
                     "per line, not one pretty-printed document)") from None
-            yield BadRow(path, number, f"invalid JSON ({e.msg}; column {e.colno}): "
+            # json's messages end in " at" before the position it would append.
+            message = e.msg[:-3] if e.msg.endswith(" at") else e.msg
+            yield BadRow(path, number, f"invalid JSON ({message} at column {e.colno}): "
                          f"{_snippet(line)}", "line", line)
             continue
         if not isinstance(value, dict):
@@ -651,7 +653,8 @@ def _collect(work_dir: str, quarantine: str):
         if not split_counts.bad:
             continue
         shards = sorted(tf.io.gfile.glob(os.path.join(work_dir, split, _BAD + "*")))
-        with tf.io.gfile.GFile(os.path.join(quarantine, f"{split}.jsonl"), "w") as out:
+        name = bad_rows.split_label(split)
+        with tf.io.gfile.GFile(os.path.join(quarantine, f"{name}.jsonl"), "w") as out:
             for shard in shards:
                 with tf.io.gfile.GFile(shard) as f:
                     shutil.copyfileobj(f, out)
