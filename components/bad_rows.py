@@ -55,7 +55,7 @@ class BadRow:
         return f"{where}: {self.problem}"
 
     def to_json(self) -> str:
-        record = {"split": self.split, "file": self.file, self.unit: self.line,
+        record = {"split": split_label(self.split), "file": self.file, self.unit: self.line,
                   "problem": self.problem}
         raw = self.raw
         if isinstance(raw, str):
@@ -265,7 +265,7 @@ def write_summary(directory: str, counts: Dict[str, SplitCounts], checks: RowChe
     summary = {"on_bad_rows": checks.on_bad_rows,
                "max_bad_rows_fraction": checks.max_bad_rows_fraction,
                "examples": examples_uri,
-               "splits": {s: dataclasses.asdict(c) for s, c in sorted(counts.items())}}
+               "splits": {split_label(s): dataclasses.asdict(c) for s, c in sorted(counts.items())}}
     with tf.io.gfile.GFile(os.path.join(directory, SUMMARY_FILE), "w") as f:
         f.write(json.dumps(summary, indent=2) + "\n")
 

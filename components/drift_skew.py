@@ -54,6 +54,18 @@ _COMPARATOR_REASONS = {
 _BATCH_SIZE = 1000
 
 
+class PreviousStatisticsStrategy(tfx.dsl.experimental.ResolverStrategy):
+    """The latest published statistics, or none on a first run.
+
+    TFX's LatestArtifactStrategy returns None when nothing matches, which the resolver logs
+    as an ERROR with a traceback on every first run; here "no previous run" is normal.
+    """
+
+    def resolve_artifacts(self, store, input_dict):
+        return {key: sorted(artifacts, key=lambda a: a.id)[-1:]
+                for key, artifacts in input_dict.items()}
+
+
 def has_comparators(schema: schema_pb2.Schema) -> bool:
     return any(f.HasField("drift_comparator") or f.HasField("skew_comparator")
                for f in schema.feature)

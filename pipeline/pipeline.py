@@ -33,7 +33,7 @@ def _drift_and_skew(cfg: pipeline_config.PipelineConfig, example_gen, schema_gen
             tfdv.load_schema_text(os.path.abspath(cfg.data.schema))):
         return []
     previous = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        strategy_class=drift_skew.PreviousStatisticsStrategy,
         statistics=tfx.dsl.Channel(
             type=tfx.types.standard_artifacts.ExampleStatistics,
             producer_component_id=drift_skew.DriftSkewValidator.__name__,

@@ -87,6 +87,19 @@ def test_file_problems_fail_the_file(name):
         _read(name)
 
 
+def test_misnamed_archives_are_file_problems(tmp_path):
+    import gzip
+    import zipfile
+    (tmp_path / "data.csv").write_bytes(gzip.compress(b"text,label\nGreat phone,pos\n"))
+    with pytest.raises(BadInputError, match=r"data\.csv: holds gzip-compressed data; name it "
+                                            r"data\.csv\.gz"):
+        list(read_rows(str(tmp_path / "data.csv"), CHECKS))
+    with zipfile.ZipFile(tmp_path / "book.csv", "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(BadInputError, match=r"book\.csv: is a ZIP archive \(an Excel workbook\?\)"):
+        list(read_rows(str(tmp_path / "book.csv"), CHECKS))
+
+
 def test_quarantined_rows_keep_the_raw_bytes_and_round_trip():
     (row,), _ = _read("non_utf8.csv")
     record = json.loads(row.to_json())
