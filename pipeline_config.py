@@ -55,6 +55,15 @@ class DataConfig:
     schema: Optional[str] = None
     # Where TensorFlow Datasets keeps prepared data, for `--train tfds:NAME` (None: TFDS' default).
     tfds_data_dir: Optional[str] = None
+    # Bad rows (components/bad_rows.py): "fail" stops the run listing them; "quarantine" sets
+    # them aside in OUTPUT/quarantine/ and trains on the rest, unless their share of a split
+    # exceeds max_bad_rows_fraction.
+    on_bad_rows: str = "fail"
+    max_bad_rows_fraction: float = 0.05
+    # Compare this run's data with the previous run's (drift) when the curated schema sets
+    # drift_comparator thresholds; false accepts an intended change (this run becomes the
+    # baseline of the next).
+    check_drift: bool = True
 
 
 @dataclasses.dataclass

@@ -57,6 +57,13 @@ def _add_pipeline_arguments(run) -> None:
     run.add_argument("--checkpoint", default=defaults.model.checkpoint,
                      help="hub id, local HuggingFace-format directory, 'auto' (the default hub "
                      "checkpoint, else a small ELECTRA from scratch) or 'scratch'")
+    run.add_argument("--on-bad-rows", choices=("fail", "quarantine"), default=defaults.data.on_bad_rows,
+                     help="a bad row (malformed, no text, unknown label, ...) stops the run (fail), "
+                     "or goes to OUTPUT/quarantine/ while the run trains on the rest (quarantine)")
+    run.add_argument("--max-bad-rows-fraction", type=float,
+                     default=defaults.data.max_bad_rows_fraction,
+                     help="with --on-bad-rows quarantine, the run still fails when more than this "
+                     "share of a split's rows is bad")
     run.add_argument("--schema", help="a curated schema.pbtxt (ImportSchemaGen); default: inferred")
     run.add_argument("--output", help="output directory (default: runs/<pipeline name>)")
     run.add_argument("--pipeline-name", default=defaults.pipeline_name)
@@ -141,6 +148,8 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     cfg.task_options.regression = args.regression
     cfg.task_options.doc_stride = args.doc_stride
     cfg.data.schema = args.schema
+    cfg.data.on_bad_rows = args.on_bad_rows
+    cfg.data.max_bad_rows_fraction = args.max_bad_rows_fraction
     if not args.train and not args.schema:
         # The embedded default data comes with its curated schema.
         cfg.data.schema = pipeline_config.DEFAULT_DATA_SCHEMA

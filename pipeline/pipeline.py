@@ -1,17 +1,21 @@
 """The pipeline definition: wires TFX components from the typed config, nothing more.
 
 ExampleGen → StatisticsGen → SchemaGen/ImportSchemaGen → ExampleValidator → AnomalyGate
-→ Transform → Trainer → (latest blessed model) → Evaluator → Pusher.
+(and DriftSkewValidator, when a curated schema sets drift/skew thresholds) → Transform
+→ Trainer → (latest blessed model) → Evaluator → Pusher.
 """
 import os
-from typing import List, Mapping
+from typing import List, Mapping, Optional
 
+import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 
 import pipeline_config
 from components import tfds_example_gen
 from components.anomaly_gate import AnomalyGate
+from components import drift_skew
 from components.atomic_pusher import AtomicPusher
+from components.bad_rows import RowChecks
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from trainer import tasks
 from trainer.run_context import RunContext
@@ -29,9 +33,29 @@ def pipeline_root(cfg: pipeline_config.PipelineConfig) -> str:
     return os.path.join(cfg.output_dir, "artifacts")
 
 
+def _drift_and_skew(cfg: pipeline_config.PipelineConfig, example_gen, schema_gen) -> list:
+    """Drift against the previous run and train/eval skew, when the curated schema sets
+    comparator thresholds (components/drift_skew.py); [] otherwise."""
+    if not cfg.data.schema or not drift_skew.has_comparators(
+            tfdv.load_schema_text(os.path.abspath(cfg.data.schema))):
+        return []
+    previous = tfx.dsl.Resolver(
+        strategy_class=drift_skew.PreviousStatisticsStrategy,
+        statistics=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ExampleStatistics,
+            producer_component_id=drift_skew.DriftSkewValidator.__name__,
+            output_key="statistics"),
+    ).with_id("previous_run_statistics")
+    validator = drift_skew.DriftSkewValidator(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        previous_statistics=previous.outputs["statistics"], check_drift=cfg.data.check_drift)
+    return [previous, validator]
+
+
 def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     metadata_connection_config=None,
-                    beam_pipeline_args: List[str] = None) -> tfx.dsl.Pipeline:
+                    beam_pipeline_args: List[str] = None,
+                    row_checks: Optional[RowChecks] = None) -> tfx.dsl.Pipeline:
     cfg = context.config
     task = tasks.get_task(cfg.task)
     if tfds_example_gen.is_tfds(cfg.data.train):
@@ -40,7 +64,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
     else:
         inputs = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
         example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
-                                     output_config=inputs.output_config)
+                                     output_config=inputs.output_config, row_checks=row_checks)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.data.schema:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=_absolute(cfg.data.schema))
@@ -53,6 +77,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    drift_nodes = _drift_and_skew(cfg, example_gen, schema_gen)
 
     custom_config = context.to_custom_config()
     transform = tfx.components.Transform(
@@ -60,6 +85,8 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         preprocessing_fn=PREPROCESSING_FN, custom_config=context.transform_custom_config())
     # Nothing is transformed or trained when the data has anomalies.
     transform.add_upstream_node(anomaly_gate)
+    if drift_nodes:
+        transform.add_upstream_node(drift_nodes[-1])
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
@@ -95,7 +122,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root(cfg),
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, trainer, latest_blessed_model, evaluator, pusher],
+                    *drift_nodes, transform, trainer, latest_blessed_model, evaluator, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam_args,

@@ -39,6 +39,16 @@ class RunRecord:
     pushed_path: Optional[str]
     evaluation_uri: Optional[str] = None
     model_uri: Optional[str] = None
+    # Rows read and bad rows per input split of the ExampleGen ({"train": {"rows": 480,
+    # "bad": 3}}; "single_split" before a hash split), and where the bad rows were written.
+    bad_rows: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
+    quarantine_dir: Optional[str] = None
+    on_bad_rows: Optional[str] = None
+
+    @property
+    def quarantined_rows(self) -> int:
+        """Rows set aside by --on-bad-rows quarantine (0 under "fail": that run stopped)."""
+        return sum(s["bad"] for s in self.bad_rows.values()) if self.on_bad_rows == "quarantine" else 0
 
     def state_of(self, component: str) -> Optional[str]:
         for c in self.components:
@@ -124,7 +134,19 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
                     record.pushed_path = artifact.custom_properties["pushed_destination"].string_value
             elif kind == "Model":
                 record.model_uri = artifact.uri
+            elif kind == "Examples" and "bad_rows" in artifact.custom_properties:
+                _read_bad_rows(record, artifact)
     return record
+
+
+def _read_bad_rows(record: RunRecord, artifact) -> None:
+    """The counts TextExampleGen recorded on its examples (components/text_example_gen.py)."""
+    from google.protobuf import json_format
+    props = artifact.custom_properties
+    counts = json_format.MessageToDict(props["bad_rows"].struct_value)
+    record.bad_rows = {split: {k: int(v) for k, v in c.items()} for split, c in counts.items()}
+    record.quarantine_dir = props["quarantine_dir"].string_value if "quarantine_dir" in props else None
+    record.on_bad_rows = props["on_bad_rows"].string_value if "on_bad_rows" in props else None
 
 
 def _split_counts(statistics_uri: str) -> Dict[str, int]:

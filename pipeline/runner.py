@@ -11,8 +11,9 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from components.anomaly_gate import AnomaliesFoundError
+from components.bad_rows import BadRowsError
 from components.input_files import InputError
-from pipeline import data_scan, metadata_config, report, run_lock, summary
+from pipeline import bad_data, data_scan, metadata_config, report, run_lock, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -25,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover
     BadInputError = InputError
 USER_ERRORS = (AnomaliesFoundError, InputError, BadInputError, CheckpointError,
-               pipeline_config.ConfigError, data_scan.DataError)
+               pipeline_config.ConfigError, data_scan.DataError, BadRowsError)
 
 # Another run holds OUTPUT/.lock (pipeline/run_lock.py).
 USER_ERRORS += (run_lock.RunLockedError,)
@@ -76,7 +77,9 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     connection = metadata_config.connection_config(cfg)  # bad flags fail before any work
     task = tasks.get_task(cfg.task)
     scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg),
+                          single_label=bad_data.is_single_label(cfg),
                           tfds_data_dir=cfg.data.tfds_data_dir)
+    row_checks = bad_data.row_checks(cfg, task, scan)
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
                                     model_config=cfg.model, texts=lambda: scan.texts)
     if checkpoint.warning:
@@ -85,7 +88,8 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
                                                  _hidden_size(checkpoint.path))
     context = RunContext(config=cfg, checkpoint_dir=checkpoint.path,
                          lower_case=checkpoint.lower_case, num_labels=len(scan.label_counts))
-    pipeline = create_pipeline(context, scan.label_counts, metadata_connection_config=connection)
+    pipeline = create_pipeline(context, scan.label_counts, metadata_connection_config=connection,
+                               row_checks=row_checks)
     run_locally(pipeline)
     store = cfg.metadata_path if connection.HasField("sqlite") else connection
     return read_run(store), checkpoint, scan, cfg

@@ -29,6 +29,8 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
     parts.append(f"Run {record.run_id} ({cfg.task}) finished in {seconds:.0f} s. "
                  f"Data: {counts or 'no statistics'} examples (training labels {labels}); "
                  f"{record.anomalies_found} anomal{'y' if record.anomalies_found == 1 else 'ies'}.")
+    if record.quarantined_rows:
+        parts.append(_quarantine_text(record))
     source = {"hub": "from the hub", "local": "local directory",
               "scratch": "built from scratch"}.get(checkpoint.source, checkpoint.source)
     parts.append(f"Checkpoint: {checkpoint.requested} ({source}: {checkpoint.path}).")
@@ -57,6 +59,14 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
                        for c in record.components)
     parts.append(f"Component times: {timing}.")
     return " ".join(parts)
+
+
+def _quarantine_text(record: RunRecord) -> str:
+    from components.bad_rows import split_label
+    shares = ", ".join(f"{split_label(split)} {c['bad']:,} of {c['rows']:,}"
+                       for split, c in sorted(record.bad_rows.items()) if c["bad"])
+    return (f"Quarantined {record.quarantined_rows:,} bad rows ({shares}), trained on the rest; "
+            f"they are listed with their problems in {record.quarantine_dir}.")
 
 
 def _threshold_text(cfg, record: RunRecord) -> str:

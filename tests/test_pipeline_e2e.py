@@ -53,13 +53,20 @@ def tiny_checkpoint(tmp_path_factory):
     return build_scratch_checkpoint(texts, str(out), config)
 
 
+# 3 bad rows among 483 (0.6%, under the 5% limit): set aside, the run trains on the rest.
+BAD_ROWS = ['"never closed,pos', "too,many,fields", ",neg"]
+QUARANTINE_ARGS = ["--on-bad-rows", "quarantine"]
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, tiny_checkpoint):
     root = tmp_path_factory.mktemp("e2e")
     train = fixtures.write_csv(root / "data" / "train.csv", fixtures.sentiment_rows(480, seed=2))
+    with open(train, "a") as f:
+        f.write("\n".join(BAD_ROWS) + "\n")
     output = root / "out"
     proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
-                   "--output", str(output), *TINY_ARGS)
+                   "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS)
     return root, train, output, proc
 
 
@@ -166,7 +173,7 @@ def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
     _, train, output, first = first_run
     assert first.returncode == 0
     proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
-                   "--output", str(output), *TINY_ARGS)
+                   "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from pipeline.run_record import read_run, run_ids
     from pipeline.run_record import open_store
@@ -210,14 +217,54 @@ def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
     assert cli("report", "--output", str(output), "--run", "no-such-run").returncode == 2
 
 
+def test_quarantined_rows_are_listed_and_counted(first_run):
+    _, train, output, proc = first_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (f"Quarantined 3 bad rows (input 3 of 483), trained on the rest; they are listed "
+            f"with their problems in {output / 'quarantine'}.") in proc.stdout
+    listed = [json.loads(line) for line in (output / "quarantine" / "input.jsonl").read_text()
+              .splitlines()]
+    assert sorted((r["row"], r["raw"]) for r in listed) == [
+        (482, '"never closed,pos\n'), (483, "too,many,fields\n"), (484, ",neg\n")]
+    assert {r["file"] for r in listed} == {str(train)}
+    assert "a quoted field is never closed" in listed[0]["problem"]
+    from pipeline.run_record import read_run
+    record = read_run(str(output / "metadata.sqlite"))
+    assert record.bad_rows == {"single_split": {"rows": 483, "bad": 3}}
+    assert record.quarantined_rows == 3
+    assert sum(record.split_counts.values()) == 480
+
+
+def test_bad_rows_fail_the_run_before_training(tmp_path, tiny_checkpoint):
+    rows = fixtures.sentiment_rows(60, seed=5)
+    train = fixtures.write_csv(tmp_path / "train.csv", rows[:30] + [("", "pos")] * 7 + rows[30:])
+    proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
+                   "--output", str(tmp_path / "out"), *TINY_ARGS)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "7 of 67 rows are bad; the run stopped before training (--on-bad-rows fail):" \
+        in proc.stderr
+    for row in range(32, 37):
+        assert f"  - {train} row {row}: no value for 'text'" in proc.stderr
+    assert "  ... and 2 more" in proc.stderr
+    assert f"Every bad row, with its problem: {tmp_path / 'out' / 'quarantine' / '*.jsonl'}" \
+        in proc.stderr
+    assert "--on-bad-rows quarantine" in proc.stderr
+    from pipeline.run_record import read_run
+    record = read_run(str(tmp_path / "out" / "metadata.sqlite"))
+    assert record.state_of("Transform") is None and record.state_of("Trainer") is None
+
+
 def test_anomalies_stop_the_run_before_training(tmp_path, tiny_checkpoint):
     train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(60, seed=3))
-    bad_rows = fixtures.sentiment_rows(20, seed=4, label_names=("neg", "maybe"))
-    evaluation = fixtures.write_csv(tmp_path / "eval" / "eval.csv", bad_rows)
+    # A column training never had: TFDV's anomaly, not a bad row.
+    eval_rows = [(text, label, "web") for text, label in fixtures.sentiment_rows(20, seed=4)]
+    evaluation = fixtures.write_csv(tmp_path / "eval" / "eval.csv", eval_rows,
+                                    header=("text", "label", "source"))
     proc = run_cli("--train", str(train), "--eval", str(evaluation), "--checkpoint",
                    tiny_checkpoint, "--output", str(tmp_path / "out"), *TINY_ARGS)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "feature 'label'" in proc.stderr and "maybe" in proc.stderr
+    assert "[eval] feature 'source': New column" in proc.stderr
     assert "stopped before Transform" in proc.stderr
     assert "Traceback" not in proc.stderr
     from pipeline.run_record import read_run

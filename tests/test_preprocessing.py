@@ -42,13 +42,29 @@ def _transform(rows, label_dtype, checkpoint_dir, max_seq_length=16):
     return transformed, transformed_metadata
 
 
+def _unusual_texts():
+    """Emoji, CJK, right-to-left (tests/data/bad/unusual_texts.jsonl, read with the bad-row
+    checks, which keep them) and a 204,000-character text."""
+    from components.bad_rows import RowChecks
+    from components.text_example_gen import read_rows
+    from tests.conftest import REPO_ROOT
+    path = REPO_ROOT / "tests" / "data" / "bad" / "unusual_texts.jsonl"
+    examples = list(read_rows(str(path), RowChecks(text_columns=["text"], label_column="label")))
+    texts = [e.features.feature["text"].bytes_list.value[0].decode() for e in examples]
+    assert len(texts) == 6
+    return texts + ["great phone " * 17_000]
+
+
 def test_ids_match_the_checkpoint_tokenizer(tiny_checkpoint):
     from transformers import ElectraTokenizerFast
-    rows = [{"text": t, "label": "pos" if i % 2 else "neg"} for i, t in enumerate(TEXTS)]
+    texts = TEXTS + _unusual_texts()
+    rows = [{"text": t, "label": "pos" if i % 2 else "neg"} for i, t in enumerate(texts)]
     transformed, metadata = _transform(rows, tf.string, tiny_checkpoint)
     hf = ElectraTokenizerFast.from_pretrained(tiny_checkpoint)
-    expected = hf(TEXTS, truncation=True, max_length=16)["input_ids"]
+    expected = hf(texts, truncation=True, max_length=16)["input_ids"]
     assert [list(r["input_ids"]) for r in transformed] == expected
+    # Unusual texts are kept (one output per input) and cut to max_seq_length.
+    assert len(expected[-1]) == 16 and expected[-1][-1] == hf.sep_token_id
     for row, ids in zip(transformed, expected):
         assert list(row["attention_mask"]) == [1] * len(ids)
         assert list(row["token_type_ids"]) == [0] * len(ids)
@@ -79,3 +95,4 @@ def test_dense_strings_handles_every_raw_shape():
     ragged = tf.ragged.constant([["x"], [], ["z"]])
     assert as_list(dense_strings(ragged)) == ["x", "", "z"]
     assert as_list(dense_strings(tf.zeros([2, 0], tf.string))) == ["", ""]
+
