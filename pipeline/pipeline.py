@@ -1,8 +1,11 @@
 """The pipeline definition: wires TFX components from the typed config, nothing more.
 
 ExampleGen → StatisticsGen → SchemaGen/ImportSchemaGen → ExampleValidator → AnomalyGate
-→ Transform → Trainer → (latest blessed model) → Evaluator → Pusher.
+→ Transform → Trainer → (latest blessed model) → Evaluator → Pusher; with pre-training,
+AnomalyGate → ElectraPretrainer → Trainer (its base_model).
 """
+import dataclasses
+import json
 import os
 from typing import List, Mapping
 
@@ -10,6 +13,7 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from components.anomaly_gate import AnomalyGate
+from components.pretrainer import ElectraPretrainer
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from trainer import tasks
 from trainer.run_context import RunContext
@@ -51,8 +55,22 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
     # Nothing is transformed or trained when the data has anomalies.
     transform.add_upstream_node(anomaly_gate)
 
+    # ELECTRA pre-training (replaced-token detection) of the checkpoint, when asked for:
+    # its output is the Trainer's base model (Transform keeps the checkpoint's vocabulary).
+    pretrainer = None
+    if cfg.pretrain.steps:
+        pretrainer = ElectraPretrainer(
+            examples=example_gen.outputs["examples"],
+            start_checkpoint=context.checkpoint_dir,
+            text_columns=json.dumps(task.raw_text_columns(cfg)),
+            pretrain_config=json.dumps(dataclasses.asdict(cfg.pretrain), sort_keys=True),
+            work_dir=os.path.join(cfg.output_dir, "checkpoints"),
+            corpus_fingerprint=context.pretrain_corpus_fingerprint)
+        pretrainer.add_upstream_node(anomaly_gate)
+
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
+        base_model=pretrainer.outputs["checkpoint"] if pretrainer else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -82,7 +100,8 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root(cfg),
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    transform, trainer, latest_blessed_model, evaluator, pusher],
+                    transform, *([pretrainer] if pretrainer else []), trainer,
+                    latest_blessed_model, evaluator, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam_args,

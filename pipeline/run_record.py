@@ -8,6 +8,9 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+# The node id of components/pretrainer.py (not imported: it pulls in TFX's component API).
+PRETRAINER = "ElectraPretrainer"
+
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -39,6 +42,10 @@ class RunRecord:
     pushed_path: Optional[str]
     evaluation_uri: Optional[str] = None
     model_uri: Optional[str] = None
+    # pretraining.json of the checkpoint ElectraPretrainer made (None: no pre-training), and
+    # whether this run reused it from the cache.
+    pretraining: Optional[dict] = None
+    pretraining_cached: bool = False
 
     def state_of(self, component: str) -> Optional[str]:
         for c in self.components:
@@ -119,9 +126,21 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
                 pushed = artifact.custom_properties.get("pushed")
                 if pushed is not None and pushed.int_value:
                     record.pushed_path = artifact.custom_properties["pushed_destination"].string_value
+            elif kind == "Model" and name == PRETRAINER:
+                record.pretraining = _pretraining_report(artifact.uri)
+                record.pretraining_cached = record.components[-1].state == "cached"
             elif kind == "Model":
                 record.model_uri = artifact.uri
     return record
+
+
+def _pretraining_report(model_uri: str) -> Optional[dict]:
+    import json
+    path = os.path.join(model_uri, "Format-Serving", "pretraining.json")
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
 
 
 def _split_counts(statistics_uri: str) -> Dict[str, int]:

@@ -2,6 +2,7 @@
 
 TFX's Trainer calls `run_fn` by its dotted path (`trainer.run.run_fn`).
 """
+import dataclasses
 import json
 import logging
 import os
@@ -22,6 +23,9 @@ HISTORY_FILE = "history.json"
 
 def run_fn(fn_args) -> None:
     context = RunContext.from_custom_config(fn_args.custom_config)
+    if fn_args.base_model:
+        # Pre-trained in this pipeline (components/pretrainer.py): same vocabulary, new weights.
+        context = dataclasses.replace(context, checkpoint_dir=fn_args.base_model)
     cfg = context.config
     task = tasks.get_task(cfg.task)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
