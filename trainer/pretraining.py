@@ -148,8 +148,9 @@ def mask_tokens(input_ids: tf.Tensor, candidates: tf.Tensor, rng: tf.random.Gene
 
 def sample_tokens(logits: tf.Tensor, rng: tf.random.Generator, temperature: float,
                   disallowed: tf.Tensor) -> tf.Tensor:
-    """int32 [B, T]: one token per position from softmax(logits / temperature) (Gumbel-max),
-    never a `disallowed` id (bool [V]); no gradient flows through the sample."""
+    """int32 [...]: one token per row of `logits` [..., V], drawn from softmax(logits /
+    temperature) (Gumbel-max), never a `disallowed` id (bool [V]); no gradient flows through
+    the sample."""
     logits = tf.stop_gradient(logits) / temperature
     logits += tf.where(disallowed, -1e9, 0.0)
     uniform = rng.uniform(tf.shape(logits), minval=1e-9, maxval=1.0)
@@ -180,9 +181,11 @@ class ReplacedTokenDetection(tf.Module):
             raise PretrainError(f"the vocabulary lacks the special tokens {', '.join(missing)}")
         self.pad_id, self.mask_id = ids["[PAD]"], ids["[MASK]"]
         self.special_ids = sorted({ids[t] for t in SPECIAL_TOKENS})
-        vocab_size = int(discriminator.config.vocab_size)
+        # Special tokens, and ids past the vocabulary file (config.vocab_size may be larger).
+        special = set(self.special_ids)
         self.disallowed = tf.constant(
-            [i in set(self.special_ids) for i in range(vocab_size)], dtype=tf.bool)
+            [i in special or i >= len(vocab)
+             for i in range(int(discriminator.config.vocab_size))], dtype=tf.bool)
 
     def trainable_variables_unique(self) -> List[tf.Variable]:
         seen, out = set(), []
