@@ -89,6 +89,8 @@ def run(args) -> Dict[str, Any]:
     texts = [r["text"] for r in train_rows]
     bf.log(f"split: {len(train_rows)} train / {len(eval_rows)} eval")
     cfg = pipeline_config.with_training_defaults(pipeline_config.PipelineConfig(), "scratch")
+    if args.learning_rate:  # a diagnostic: the fine-tuning rate of both initialisations
+        cfg.train.learning_rate = args.learning_rate
     scratch = os.path.join(args.out, "scratch")
     if not os.path.isdir(scratch):
         build_scratch_checkpoint(texts, scratch, cfg.model)
@@ -209,12 +211,16 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="diagnostic: fine-tune at this rate (default: the pipeline's "
+                        "rate for a scratch checkpoint); results go to a separate file")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--render-only", action="store_true",
                         help="only render <out>/pretrain_results.json (with --write-docs)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "pretrain_results.json")
+    suffix = f"-lr{args.learning_rate:g}" if args.learning_rate else ""
+    path = os.path.join(args.out, f"pretrain_results{suffix}.json")
     if args.render_only:
         with open(path, encoding="utf-8") as f:
             results = json.load(f)
@@ -223,7 +229,7 @@ def main(argv: List[str] = None) -> int:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
     print(render(results))
-    if args.write_docs:
+    if args.write_docs and not suffix:
         write_docs(results)
     return 0
 
