@@ -133,6 +133,49 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
+class PretrainConfig:
+    """ELECTRA pre-training (replaced-token detection) before fine-tuning; see README,
+    "Pre-training". Defaults follow google-research/electra except the budget."""
+    # Pre-training steps. None: scratch_steps when the checkpoint was built from scratch
+    # (`--checkpoint scratch`, or `auto` without the hub), else 0 (no pre-training).
+    steps: Optional[int] = None
+    # The default budget of a from-scratch checkpoint: about a minute on 2 CPU cores for
+    # the default small model and the embedded data.
+    scratch_steps: int = 300
+    # Extra unlabelled text: a file, folder or glob of plain text (.txt, one text a line),
+    # JSON Lines or CSV (the `corpus_text_column` field/column), .gz allowed.
+    corpus: Optional[str] = None
+    corpus_text_column: str = "text"
+    # Also pre-train on the text columns of the training split.
+    use_training_text: bool = True
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    # Share of the (non-special) tokens the generator must fill in; of those, this share is
+    # shown as [MASK] and the rest keep their original token (ELECTRA: 0.15 and 0.85).
+    mask_rate: float = 0.15
+    mask_token_rate: float = 0.85
+    # The generator's hidden size and depth as fractions of the discriminator's (ELECTRA:
+    # 1/4 to 1/3 of the width, the same depth); its heads are hidden // 64 (at least 1).
+    generator_hidden_fraction: float = 0.25
+    generator_layers_fraction: float = 1.0
+    # loss = generator MLM loss + disc_weight * discriminator loss (ELECTRA: 50).
+    disc_weight: float = 50.0
+    # Sampling temperature of the generator's replacements.
+    temperature: float = 1.0
+    # Texts longer than this (in WordPiece tokens, with [CLS] and [SEP]) are cut into pieces.
+    max_seq_length: int = 128
+    bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
+    # A resumable checkpoint (generator, discriminator, optimizer) every this many steps.
+    checkpoint_every: int = 100
+    # Steps per TensorBoard point; the summary's final metrics cover the last window.
+    log_every: int = 20
+    seed: int = 42
+
+
+@dataclasses.dataclass
 class EvalConfig:
     # Absolute bar on accuracy; None means "better than the majority-class rate".
     min_accuracy: Optional[float] = None
@@ -165,6 +208,7 @@ class PipelineConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
+    pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
 
     @property
     def output_dir(self) -> str:
@@ -200,6 +244,8 @@ def with_training_defaults(config: "PipelineConfig", checkpoint_source: str,
                                         else pretrained_learning_rate(hidden_size))
     if resolved.train.layer_decay is None:
         resolved.train.layer_decay = 1.0 if scratch else PRETRAINED_LAYER_DECAY
+    if resolved.pretrain.steps is None:
+        resolved.pretrain.steps = resolved.pretrain.scratch_steps if scratch else 0
     return resolved
 
 

@@ -64,6 +64,14 @@ def _add_pipeline_arguments(run) -> None:
                      default=defaults.data.max_bad_rows_fraction,
                      help="with --on-bad-rows quarantine, the run still fails when more than this "
                      "share of a split's rows is bad")
+    run.add_argument("--pretrain-steps", type=int, default=None,
+                     help="ELECTRA pre-training (replaced-token detection) steps before "
+                     "fine-tuning; default: "
+                     f"{defaults.pretrain.scratch_steps} for a checkpoint built from scratch "
+                     "('scratch', or 'auto' without the hub), else 0")
+    run.add_argument("--pretrain-corpus", help="unlabelled text to pre-train on besides the "
+                     "training text: a file, folder or glob of .txt (one text a line), JSON "
+                     "Lines or CSV (field/column 'text', see --set pretrain.corpus_text_column)")
     run.add_argument("--schema", help="a curated schema.pbtxt (ImportSchemaGen); default: inferred")
     run.add_argument("--output", help="output directory (default: runs/<pipeline name>)")
     run.add_argument("--pipeline-name", default=defaults.pipeline_name)
@@ -155,6 +163,8 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
         cfg.data.schema = pipeline_config.DEFAULT_DATA_SCHEMA
     cfg.model.checkpoint = args.checkpoint
     cfg.model.max_seq_length = args.max_seq_length
+    cfg.pretrain.steps = args.pretrain_steps
+    cfg.pretrain.corpus = args.pretrain_corpus
     cfg.train.epochs = args.epochs
     cfg.train.batch_size = args.batch_size
     cfg.train.learning_rate = args.learning_rate

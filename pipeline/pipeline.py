@@ -2,8 +2,11 @@
 
 ExampleGen → StatisticsGen → SchemaGen/ImportSchemaGen → ExampleValidator → AnomalyGate
 (and DriftSkewValidator, when a curated schema sets drift/skew thresholds) → Transform
-→ Trainer → (latest blessed model) → Evaluator → Pusher.
+→ Trainer → (latest blessed model) → Evaluator → Pusher; with pre-training,
+AnomalyGate → ElectraPretrainer → Trainer (its base_model).
 """
+import dataclasses
+import json
 import os
 from typing import List, Mapping, Optional
 
@@ -16,6 +19,7 @@ from components.anomaly_gate import AnomalyGate
 from components import drift_skew
 from components.atomic_pusher import AtomicPusher
 from components.bad_rows import RowChecks
+from components.pretrainer import ElectraPretrainer
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from trainer import tasks
 from trainer.run_context import RunContext
@@ -88,8 +92,22 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
     if drift_nodes:
         transform.add_upstream_node(drift_nodes[-1])
 
+    # ELECTRA pre-training (replaced-token detection) of the checkpoint, when asked for:
+    # its output is the Trainer's base model (Transform keeps the checkpoint's vocabulary).
+    pretrainer = None
+    if cfg.pretrain.steps:
+        pretrainer = ElectraPretrainer(
+            examples=example_gen.outputs["examples"],
+            start_checkpoint=context.checkpoint_dir,
+            text_columns=json.dumps(task.raw_text_columns(cfg)),
+            pretrain_config=json.dumps(dataclasses.asdict(cfg.pretrain), sort_keys=True),
+            work_dir=os.path.join(cfg.output_dir, "checkpoints"),
+            corpus_fingerprint=context.pretrain_corpus_fingerprint)
+        pretrainer.add_upstream_node(anomaly_gate)
+
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
+        base_model=pretrainer.outputs["checkpoint"] if pretrainer else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
@@ -122,7 +140,8 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root(cfg),
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
-                    *drift_nodes, transform, trainer, latest_blessed_model, evaluator, pusher],
+                    *drift_nodes, transform, *([pretrainer] if pretrainer else []), trainer,
+                    latest_blessed_model, evaluator, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam_args,

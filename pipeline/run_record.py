@@ -8,6 +8,9 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+# The node id of components/pretrainer.py (not imported: it pulls in TFX's component API).
+PRETRAINER = "ElectraPretrainer"
+
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -49,6 +52,10 @@ class RunRecord:
     def quarantined_rows(self) -> int:
         """Rows set aside by --on-bad-rows quarantine (0 under "fail": that run stopped)."""
         return sum(s["bad"] for s in self.bad_rows.values()) if self.on_bad_rows == "quarantine" else 0
+    # pretraining.json of the checkpoint ElectraPretrainer made (None: no pre-training), and
+    # whether this run reused it from the cache.
+    pretraining: Optional[dict] = None
+    pretraining_cached: bool = False
 
     def state_of(self, component: str) -> Optional[str]:
         for c in self.components:
@@ -132,6 +139,9 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
                 pushed = artifact.custom_properties.get("pushed")
                 if pushed is not None and pushed.int_value:
                     record.pushed_path = artifact.custom_properties["pushed_destination"].string_value
+            elif kind == "Model" and name == PRETRAINER:
+                record.pretraining = _pretraining_report(artifact.uri)
+                record.pretraining_cached = record.components[-1].state == "cached"
             elif kind == "Model":
                 record.model_uri = artifact.uri
             elif kind == "Examples" and "bad_rows" in artifact.custom_properties:
@@ -147,6 +157,15 @@ def _read_bad_rows(record: RunRecord, artifact) -> None:
     record.bad_rows = {split: {k: int(v) for k, v in c.items()} for split, c in counts.items()}
     record.quarantine_dir = props["quarantine_dir"].string_value if "quarantine_dir" in props else None
     record.on_bad_rows = props["on_bad_rows"].string_value if "on_bad_rows" in props else None
+
+
+def _pretraining_report(model_uri: str) -> Optional[dict]:
+    import json
+    path = os.path.join(model_uri, "Format-Serving", "pretraining.json")
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
 
 
 def _split_counts(statistics_uri: str) -> Dict[str, int]:

@@ -10,6 +10,7 @@ from typing import Optional
 from tfx import v1 as tfx
 
 import pipeline_config
+from components import pretrain_corpus
 from components.anomaly_gate import AnomaliesFoundError
 from components.bad_rows import BadRowsError
 from components.input_files import InputError
@@ -49,6 +50,24 @@ def _hidden_size(checkpoint_dir: str) -> Optional[int]:
         return json.load(f).get("hidden_size")
 
 
+def check_pretraining(cfg: pipeline_config.PipelineConfig) -> None:
+    """Pre-training settings that cannot work together (a user error, before anything runs)."""
+    if cfg.pretrain.corpus and not cfg.pretrain.steps:
+        raise pipeline_config.ConfigError(
+            "--pretrain-corpus is given but no pre-training will run: pre-training is on by "
+            "default only for --checkpoint scratch; pass --pretrain-steps N to pre-train "
+            f"{cfg.model.checkpoint} on it")
+    if cfg.pretrain.steps and cfg.pretrain.steps < 0:
+        raise pipeline_config.ConfigError(f"--pretrain-steps must be >= 0, got {cfg.pretrain.steps}")
+    if cfg.pretrain.steps and not cfg.pretrain.use_training_text and not cfg.pretrain.corpus:
+        raise pipeline_config.ConfigError(
+            "pretrain.use_training_text=false leaves nothing to pre-train on: give "
+            "--pretrain-corpus PATH")
+    if cfg.pretrain.steps:
+        from trainer.pretraining import check_settings
+        check_settings(cfg.pretrain)
+
+
 def run_locally(pipeline) -> None:
     """Runs `pipeline` with LocalDagRunner.
 
@@ -80,14 +99,19 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
                           single_label=bad_data.is_single_label(cfg),
                           tfds_data_dir=cfg.data.tfds_data_dir)
     row_checks = bad_data.row_checks(cfg, task, scan)
+    # Read (and checked) before anything runs; a scratch vocabulary also learns from it.
+    corpus = pretrain_corpus.read_corpus(cfg.pretrain.corpus, cfg.pretrain.corpus_text_column) \
+        if cfg.pretrain.corpus else []
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
-                                    model_config=cfg.model, texts=lambda: scan.texts)
+                                    model_config=cfg.model, texts=lambda: scan.texts + corpus)
     if checkpoint.warning:
         print(f"\n{'!' * 80}\n{checkpoint.warning}\n{'!' * 80}\n", file=sys.stderr, flush=True)
     cfg = pipeline_config.with_training_defaults(cfg, checkpoint.source,
                                                  _hidden_size(checkpoint.path))
+    check_pretraining(cfg)
     context = RunContext(config=cfg, checkpoint_dir=checkpoint.path,
-                         lower_case=checkpoint.lower_case, num_labels=len(scan.label_counts))
+                         lower_case=checkpoint.lower_case, num_labels=len(scan.label_counts),
+                         pretrain_corpus_fingerprint=pretrain_corpus.fingerprint(corpus))
     pipeline = create_pipeline(context, scan.label_counts, metadata_connection_config=connection,
                                row_checks=row_checks)
     run_locally(pipeline)

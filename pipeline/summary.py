@@ -36,6 +36,8 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
     parts.append(f"Checkpoint: {checkpoint.requested} ({source}: {checkpoint.path}).")
     if checkpoint.warning:
         parts.append(checkpoint.warning)
+    if record.pretraining:
+        parts.append(_pretraining_text(record))
     parts.append(f"Candidate: {_fmt_metrics(record.candidate_metrics)}.")
     if record.baseline_metrics:
         parts.append(f"Baseline (last blessed model): {_fmt_metrics(record.baseline_metrics)}.")
@@ -84,3 +86,19 @@ def _threshold_text(cfg, record: RunRecord) -> str:
         rules.append(f"and may not drop more than {cfg.eval.max_accuracy_drop} "
                      "below the last blessed model")
     return " ".join(rules)
+
+
+def _pretraining_text(record: RunRecord) -> str:
+    """What ElectraPretrainer did (trainer/pretraining.py's pretraining.json)."""
+    p = record.pretraining
+    m = p.get("metrics", {})
+    cached = ", cached from an earlier run" if record.pretraining_cached else ""
+    text = (f"Pre-trained here (ELECTRA replaced-token detection{cached}): "
+            f"{p['steps']:,} steps on {p['num_texts']:,} texts ({p['num_tokens']:,} tokens) in "
+            f"{p['seconds']:.0f} s ({p['tokens_per_second']:,.0f} tokens/s); last "
+            f"window: discriminator accuracy {m.get('discriminator_accuracy', float('nan')):.3f}, "
+            f"AUC {m.get('discriminator_auc', float('nan')):.3f}, generator MLM accuracy "
+            f"{m.get('generator_accuracy', float('nan')):.3f}")
+    if p.get("output_dir"):
+        text += f"; weights: {p['output_dir']}"
+    return text + "."

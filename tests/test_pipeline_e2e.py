@@ -21,6 +21,9 @@ CLI = str(pathlib.Path(sys.executable).parent / "electra-tfx")
 TINY_ARGS = ["--epochs", "6", "--batch-size", "16", "--learning-rate", "1e-2",
              "--max-seq-length", "24", "--set", "train.layer_decay=1.0",
              "--set", "train.bucket_boundaries=8,12"]
+# Continued ELECTRA pre-training of the checkpoint (a few steps) before fine-tuning.
+PRETRAIN_ARGS = ["--pretrain-steps", "3", "--set", "pretrain.batch_size=16",
+                 "--set", "pretrain.bucket_boundaries=8,12", "--set", "pretrain.log_every=1"]
 
 
 def run_cli(*args, timeout=900):
@@ -64,9 +67,12 @@ def first_run(tmp_path_factory, tiny_checkpoint):
     train = fixtures.write_csv(root / "data" / "train.csv", fixtures.sentiment_rows(480, seed=2))
     with open(train, "a") as f:
         f.write("\n".join(BAD_ROWS) + "\n")
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(t for t, _ in fixtures.sentiment_rows(50, seed=5)) + "\n")
     output = root / "out"
     proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
-                   "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS)
+                   "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
+                   "--pretrain-corpus", str(corpus))
     return root, train, output, proc
 
 
@@ -169,11 +175,38 @@ def test_pushed_model_answers_raw_text(first_run):
     assert result["card_requests_agree"]
 
 
+def test_pretrained_checkpoint_is_the_trainers_base_model(first_run, tiny_checkpoint):
+    """ElectraPretrainer pre-trains the checkpoint on the training text and the corpus; the
+    Trainer fine-tunes its output, and the summary says so."""
+    _, _, output, proc = first_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Pre-training step 3/3" in proc.stdout
+    from pipeline.run_record import open_store, read_run
+    record = read_run(str(output / "metadata.sqlite"))
+    assert record.pretraining["steps"] == 3
+    # 384 training examples (the 80% hash split of 480) + 50 corpus lines.
+    assert record.pretraining["num_texts"] == record.split_counts["train"] + 50
+    assert "Pre-trained here (ELECTRA replaced-token detection): 3 steps" in proc.stdout
+    pretrained = pathlib.Path(record.pretraining["output_dir"])
+    assert (pretrained / "tf_model.h5").exists()
+    assert (pretrained / "vocab.txt").read_text() == \
+        (pathlib.Path(tiny_checkpoint) / "vocab.txt").read_text()
+    store = open_store(str(output / "metadata.sqlite"))
+    from pipeline.run_record import _node_name
+    (trainer,) = [e for e in store.get_executions() if _node_name(store, e.id) == "Trainer"]
+    events = store.get_events_by_execution_ids([trainer.id])
+    inputs = store.get_artifacts_by_id([ev.artifact_id for ev in events if ev.type == ev.INPUT])
+    assert any(a.uri in str(pretrained) and "ElectraPretrainer" in a.uri for a in inputs)
+    (state,) = (output / "checkpoints").glob("pretrain-*")
+    assert list((state / "logs").glob("events.out.tfevents.*"))
+
+
 def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
     _, train, output, first = first_run
     assert first.returncode == 0
     proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
-                   "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS)
+                   "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
+                   "--pretrain-corpus", str(first_run[0] / "corpus.txt"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     from pipeline.run_record import read_run, run_ids
     from pipeline.run_record import open_store
@@ -181,11 +214,13 @@ def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
     assert len(ids) == 2
     second = read_run(str(output / "metadata.sqlite"), ids[-1])
     for component in ("TextExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-                      "Transform", "Trainer"):
+                      "Transform", "ElectraPretrainer", "Trainer"):
         assert second.state_of(component) == "cached", (component, second.components)
     # The first run's model is now the baseline the candidate is compared with.
     assert second.baseline_metrics, proc.stdout[-2000:]
     assert "Baseline (last blessed model)" in proc.stdout
+    assert "Pre-trained here (ELECTRA replaced-token detection, cached from an earlier run)" \
+        in proc.stdout
 
     # `runs` lists both runs from ML Metadata, with data, checkpoint, metrics and decision.
     listing = cli("runs", "--output", str(output))

@@ -108,7 +108,8 @@ def resolve_checkpoint(requested: str, *, work_dir: str, model_config: Any,
             warning = (
                 f"WARNING: could not load {DEFAULT_HUB_CHECKPOINT} ({e}); training a small "
                 "ELECTRA from scratch with a WordPiece vocabulary learned from the training "
-                "text. Accuracy will be far below a pretrained checkpoint.")
+                "text, briefly pre-trained on that text (pretrain.scratch_steps). Accuracy "
+                "will be far below a pretrained checkpoint.")
             _LOG.warning(warning)
             path = _scratch_checkpoint(texts, work_dir, model_config)
             return ResolvedCheckpoint(path, SCRATCH, requested, True, warning)

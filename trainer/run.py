@@ -28,6 +28,9 @@ HISTORY_FILE = "history.json"
 
 def run_fn(fn_args) -> None:
     context = remote_checkpoint.localize(RunContext.from_custom_config(fn_args.custom_config))
+    if fn_args.base_model:
+        # Pre-trained in this pipeline (components/pretrainer.py): same vocabulary, new weights.
+        context = dataclasses.replace(context, checkpoint_dir=fn_args.base_model)
     # A compiled pipeline leaves the checkpoint-dependent defaults to the machine that has it.
     context = dataclasses.replace(context, config=pipeline_config.with_training_defaults(
         context.config, "pretrained", model_lib.hidden_size(context.checkpoint_dir)))

@@ -18,6 +18,8 @@ class RunContext:
     # Label names as the CLI found them in the training data (for metrics set-up only;
     # the model's own label vocabulary is the one Transform learns).
     num_labels: int = 0
+    # The content of --pretrain-corpus (a cache key for the pre-training component).
+    pretrain_corpus_fingerprint: str = ""
 
     def to_custom_config(self) -> Dict[str, Any]:
         return {
