@@ -94,7 +94,7 @@ def export_serving_model(task, context, model, transform_output, out_dir):
     """Exports `model` with the task's signatures, as the Trainer does; returns the directory."""
     saved = f"{out_dir}/model"
     signatures = task.serving_signatures(model, transform_output, context)
-    model.save(saved, save_format="tf", signatures=signatures)
+    model.save(saved, save_format="tf", signatures=signatures, save_traces=False)
     return saved
 
 

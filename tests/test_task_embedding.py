@@ -113,7 +113,7 @@ def test_serve_embedding_signature_matches_keras(tiny_checkpoint, tmp_path):
     model = model_lib.build_sequence_classifier(str(tiny_checkpoint), 2)
     signature = embedding.serve_embedding_signature(model, context)
     model.save(str(tmp_path / "sm"), save_format="tf",
-               signatures={"serve_embedding": signature})
+               signatures={"serve_embedding": signature}, save_traces=False)
     served = _serve_in_fresh_process(tmp_path / "sm", TEXTS, ["serve_embedding"])
     served = served["serve_embedding"]
     assert served["inputs"] == ["text"] and served["outputs"] == ["embedding"]

@@ -344,7 +344,7 @@ def test_learns_the_fixture_and_serves_what_keras_computes(shared_checkpoint, tm
     # Served answers for the eval questions, through the exported SavedModel.
     signatures = task.serving_signatures(model, None, context)
     export_dir = tmp_path / "serving"
-    model.save(str(export_dir), save_format="tf", signatures=signatures)
+    model.save(str(export_dir), save_format="tf", signatures=signatures, save_traces=False)
     loaded = tf.saved_model.load(str(export_dir))
     served = loaded.signatures["serve_text"]
     questions = [r["question"] for r in eval_rows]
