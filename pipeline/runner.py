@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 import pipeline_config
 from components.anomaly_gate import AnomaliesFoundError
 from components.input_files import InputError
-from pipeline import data_scan, summary
+from pipeline import data_scan, evaluation, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -65,6 +65,7 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
     os.makedirs(cfg.output_dir, exist_ok=True)
     task = tasks.get_task(cfg.task)
     scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg))
+    evaluation.check_slice_columns(cfg, scan)
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
                                     model_config=cfg.model, texts=lambda: scan.texts)
     if checkpoint.warning:
