@@ -12,6 +12,7 @@ from typing import List, Mapping
 
 from tfx import v1 as tfx
 
+import pipeline_config
 from components import baseline
 from components.baseline.run import RUN_FN as BASELINE_RUN_FN, baseline_custom_config
 from components.blessing_gate import BlessingGate
@@ -22,7 +23,6 @@ from trainer import tasks
 from trainer.run_context import RunContext
 
 SLICE_FEATURES_MODULE = "trainer.slice_features"
-TRAINER_ID = "Trainer"
 GATE_ID = "blessing_gate"
 
 
@@ -50,12 +50,11 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
                       transform, schema_gen, trainer) -> Evaluation:
     cfg = context.config
     task = tasks.get_task(cfg.task)
-    # Only the gate's blessings count (an Evaluator may bless what the gate refused), and only
-    # the candidate Trainer's models are ever blessed.
+    # Only the gate's blessings count: an Evaluator may bless what the gate refused. (The gate
+    # only ever blesses the candidate Trainer's models.)
     latest_blessed_model = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
-                              producer_component_id=TRAINER_ID, output_key="model"),
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
                                        producer_component_id=GATE_ID, output_key="blessing"),
     ).with_id("latest_blessed_model_resolver")
@@ -68,7 +67,13 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
         module_path=SLICE_FEATURES_MODULE)
     components = [latest_blessed_model, evaluator]
     gate_inputs = {}
-    if baseline.has_baseline(cfg):
+    with_baseline = baseline.has_baseline(cfg) and cfg.eval.simple_baseline
+    if eval_setup.require_beat_baseline(cfg) and not with_baseline:
+        raise pipeline_config.ConfigError(
+            f"--require-beat-baseline: the {cfg.task} task has no simple baseline"
+            if cfg.eval.simple_baseline else
+            "--require-beat-baseline needs the simple baseline (eval.simple_baseline=true)")
+    if with_baseline:
         baseline_trainer = tfx.components.Trainer(
             run_fn=BASELINE_RUN_FN,
             examples=transform.outputs["transformed_examples"],
@@ -92,6 +97,6 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
         evaluator_blessing=evaluator.outputs["blessing"],
         require_beat_baseline=int(eval_setup.require_beat_baseline(cfg)),
         baseline_margin=float(cfg.eval.baseline_margin),
-        simple_baseline=baseline.describe(cfg) or "",
+        simple_baseline=(baseline.describe(cfg) if with_baseline else None) or "",
         **gate_inputs).with_id(GATE_ID)
     return Evaluation(components=components + [gate], blessing=gate.outputs["blessing"])

@@ -40,6 +40,8 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
                      f"{_fmt_metrics(record.simple_baseline_metrics)}.")
     if record.baseline_metrics:
         parts.append(f"Baseline (last blessed model): {_fmt_metrics(record.baseline_metrics)}.")
+    elif record.decided_by is not None:
+        parts.append("Last blessed model: none yet, so no regression check.")
     else:
         parts.append("Baseline: none yet (no blessed model before this run), "
                      "so only the absolute threshold applied.")

@@ -49,14 +49,15 @@ def test_tfidf_weights_are_scikit_learns_normalised_tfidf():
 def test_tfidf_logistic_regression_beats_the_majority_class():
     task = tasks.get_task("text-classification")
     assert task.set_label_mode(pipeline_config.PipelineConfig()) == "single_label"
-    train_x, train_y = _documents(320, 1)  # whole batches: one trace
+    train_x, train_y = _documents(320, 1)
     eval_x, eval_y = _documents(200, 2)
     df, n = bag_of_words.document_frequencies([train_x], VOCAB)
     model = bag_of_words.build_model(bag_of_words.idf_weights(df, n, SPECIAL), 2)
     tf.keras.utils.set_random_seed(0)
     import tf_keras
+    # Eagerly: tracing the train step costs more than these 100 small steps.
     model.compile(optimizer=tf_keras.optimizers.Adam(0.05), loss=task.loss(),
-                  metrics=task.metrics())
+                  metrics=task.metrics(), run_eagerly=True)
     model.fit(train_x, train_y, epochs=10, batch_size=32, verbose=0)
     accuracy = model.evaluate(eval_x, eval_y, verbose=0, return_dict=True)["accuracy"]
     majority = max(np.mean(eval_y), 1 - np.mean(eval_y))
@@ -103,3 +104,53 @@ def test_span_heuristic_answers_with_the_first_words_or_abstains():
             tf.where(char_starts >= 0, char_starts + 4, -1), tf.constant([0], tf.int64),
             context, n_best_size=20, max_answer_length=30, null_score_threshold=0.0)
         assert decoded["answer"].numpy()[0].decode() == answer
+
+
+# ---- Served through the task's own signatures -------------------------------------------------
+
+WORDS = ["john", "lives", "in", "paris", "who", "where", "does", "abcd", "efgh", "ijkl", "mnop"]
+
+
+@pytest.fixture()
+def vocab_dir(tmp_path):
+    from trainer import tokenization
+    (tmp_path / "vocab.txt").write_text("\n".join(list(tokenization.SPECIAL_TOKENS) + WORDS))
+    return tmp_path
+
+
+def _context(task, vocab_dir, max_seq_length):
+    from trainer.run_context import RunContext
+    cfg = pipeline_config.PipelineConfig(task=task)
+    cfg.model.max_seq_length = max_seq_length
+    return RunContext(cfg, str(vocab_dir), True)
+
+
+def test_tag_lookup_through_the_tasks_windowed_tagger(vocab_dir):
+    """The tagger behind the task's serve_text/serving_default, run eagerly (tracing the
+    signatures is the same code for any model and costs a minute)."""
+    from trainer import embedding
+    from trainer.tasks.token_classification import WindowedTagger
+    context = _context("token-classification", vocab_dir, 6)  # 4 pieces a window: windowed
+    piece = {w: i + 5 for i, w in enumerate(WORDS)}
+    ids = np.array([[2, piece["john"], piece["lives"], piece["in"], piece["paris"], 3]])
+    labels = np.array([[-100, 1, 0, 0, 2, -100]])
+    counts = tag_lookup.tag_counts([(ids, labels), (ids, labels)], 5 + len(WORDS), 3)
+    model = tag_lookup.build_model(tag_lookup.log_probability_table(counts))
+    tagger = WindowedTagger(model, context, ["O", "B-PER", "B-LOC"])
+    words = tf.ragged.constant([["paris", "john", "lives", "in", "paris", "who", "john"]])
+    out = tagger(words.with_row_splits_dtype(tf.int64))
+    assert [t.decode() for t in out["tags"].numpy()[0]] == [
+        "B-LOC", "B-PER", "O", "O", "B-LOC", "O", "B-PER"]
+    features = {"input_ids": tf.constant([[2, 5, 3]]), "attention_mask": tf.ones([1, 3], tf.int32),
+                "token_type_ids": tf.zeros([1, 3], tf.int32)}
+    assert embedding.embed(model, features).shape == (1, 3)  # serve_embedding's stand-in
+
+
+def test_span_heuristic_through_the_tasks_span_decoding(vocab_dir):
+    from trainer.tasks import question_answering
+    context = _context("question-answering", vocab_dir, 16)
+    out = question_answering.predict_answers(
+        span_heuristic.build_model(2, abstain=False), question_answering.make_featurizer(context),
+        tf.constant(["where does john live"]), tf.constant(["Abcd efgh, ijkl mnop."]),
+        context.config.task_options)
+    assert out["answer"].numpy()[0].decode() == "Abcd efgh"

@@ -26,7 +26,8 @@ def require_beat_baseline(config) -> bool:
     """eval.require_beat_baseline, or by default: on for text(-pair) classification."""
     if config.eval.require_beat_baseline is not None:
         return bool(config.eval.require_beat_baseline)
-    return config.task in _TEXT_TASKS and not config.task_options.regression
+    return (config.task in _TEXT_TASKS and not config.task_options.regression
+            and config.eval.simple_baseline)
 
 
 def label_slice_column(config) -> Optional[str]:
@@ -75,12 +76,6 @@ def candidate_vs_last_blessed(task, context, label_counts) -> tfma.EvalConfig:
     del config.slicing_specs[:]
     config.slicing_specs.extend(slicing_specs(task, cfg))
     return config
-
-
-def headline_metrics(config: tfma.EvalConfig) -> List[str]:
-    """The metrics the task compares models on: those with a change threshold."""
-    return [metric.class_name for spec in config.metrics_specs for metric in spec.metrics
-            for t in metric.per_slice_thresholds if t.threshold.HasField("change_threshold")]
 
 
 def candidate_vs_baseline(task, context, label_counts) -> tfma.EvalConfig:
