@@ -181,6 +181,17 @@ class EvalConfig:
     min_accuracy: Optional[float] = None
     # A candidate may not lose more than this much accuracy against the last blessed model.
     max_accuracy_drop: float = 0.01
+    # The simple baseline trained in the same run (README, "Baselines, slices and calibration");
+    # False skips it (its Trainer and Evaluator), e.g. for quick plumbing runs.
+    simple_baseline: bool = True
+    # None: required for text(-pair) classification (not --regression), shown only otherwise.
+    require_beat_baseline: Optional[bool] = None
+    # The candidate's headline metric must beat the simple baseline's by at least this much.
+    baseline_margin: float = 0.0
+    baseline_epochs: int = 10
+    baseline_learning_rate: float = 0.05
+    # Raw columns whose values become evaluation slices (beside overall, label, text length).
+    slice_columns: List[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

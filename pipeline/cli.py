@@ -83,6 +83,13 @@ def _add_pipeline_arguments(run) -> None:
     run.add_argument("--learning-rate", type=float, default=None,
                      help="peak learning rate (default: ELECTRA's by model size: 3e-4 Small, 1e-4 "
                      f"Base, 5e-5 Large; {defaults.model.scratch_learning_rate} from scratch)")
+    run.add_argument("--require-beat-baseline", action=argparse.BooleanOptionalAction,
+                     default=None, help="push only a candidate that beats the simple baseline "
+                     "trained in the same run by eval.baseline_margin (default: on for "
+                     "text(-pair) classification, off for --regression and the other tasks)")
+    run.add_argument("--slice-column", action="append", default=[], metavar="COLUMN",
+                     help="also report the evaluation metrics per value of this raw column "
+                     "(repeatable)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="set any config field, e.g. --set train.layer_decay=0.9 (repeatable)")
@@ -168,6 +175,8 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     cfg.train.epochs = args.epochs
     cfg.train.batch_size = args.batch_size
     cfg.train.learning_rate = args.learning_rate
+    cfg.eval.require_beat_baseline = args.require_beat_baseline
+    cfg.eval.slice_columns = list(args.slice_column)
     for assignment in args.set:
         key, sep, value = assignment.partition("=")
         if not sep:

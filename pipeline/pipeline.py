@@ -2,8 +2,9 @@
 
 ExampleGen → StatisticsGen → SchemaGen/ImportSchemaGen → ExampleValidator → AnomalyGate
 (and DriftSkewValidator, when a curated schema sets drift/skew thresholds) → Transform
-→ Trainer → (latest blessed model) → Evaluator → Pusher; with pre-training,
-AnomalyGate → ElectraPretrainer → Trainer (its base_model).
+→ Trainer → (latest blessed model) → Evaluator → Pusher, with a simple baseline trained beside
+the Trainer, a second Evaluator and a blessing gate (pipeline/evaluation.py); with
+pre-training, AnomalyGate → ElectraPretrainer → Trainer (its base_model).
 """
 import dataclasses
 import json
@@ -21,6 +22,7 @@ from components.atomic_pusher import AtomicPusher
 from components.bad_rows import RowChecks
 from components.pretrainer import ElectraPretrainer
 from components.text_example_gen import TextExampleGen, resolve_inputs
+from pipeline.evaluation import evaluate_and_gate
 from trainer import tasks
 from trainer.run_context import RunContext
 
@@ -115,23 +117,15 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=custom_config)
 
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=latest_blessed_model.outputs["model"],
-        eval_config=task.eval_config(context, label_counts))
+    # The simple baseline, two Evaluators and the gate whose blessing the Pusher reads.
+    evaluation = evaluate_and_gate(context, label_counts, example_gen, transform, schema_gen,
+                                   trainer)
 
     # TFX's Pusher with an atomic copy (write beside, then rename): a killed push never
     # leaves a partial version for TF Serving. Same node id, outputs and properties.
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=evaluation.blessing,
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir))
     ).with_id("Pusher")
@@ -141,7 +135,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         pipeline_root=pipeline_root(cfg),
         components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
                     *drift_nodes, transform, *([pretrainer] if pretrainer else []), trainer,
-                    latest_blessed_model, evaluator, pusher],
+                    *evaluation.components, pusher],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam_args,

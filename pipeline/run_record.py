@@ -56,6 +56,29 @@ class RunRecord:
     # whether this run reused it from the cache.
     pretraining: Optional[dict] = None
     pretraining_cached: bool = False
+    # ---- The simple baseline and the blessing decision (README, "Baselines, slices and
+    # calibration"). `baseline_metrics` above stays the last blessed model's.
+    # What the simple baseline trained in this run is, e.g. "TF-IDF logistic regression ...".
+    simple_baseline: Optional[str] = None
+    # Its overall metrics, from the baseline_evaluator (same eval split, metrics and slices).
+    simple_baseline_metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
+    # The rule that decided the blessing: one of components.blessing_gate.RULES (the first that
+    # failed) or blessing_gate.ALL_PASSED; None when the gate did not run.
+    decided_by: Optional[str] = None
+    # Every rule in order: {"rule": str, "applied": bool, "passed": bool, "detail": str}.
+    blessing_rules: List[Dict] = dataclasses.field(default_factory=list)
+    require_beat_baseline: Optional[bool] = None
+    baseline_margin: Optional[float] = None
+    # model ("candidate", "simple_baseline", "last_blessed") -> slice ("Overall",
+    # "label:pos", "words(text):9-16", ...) -> metric -> value.
+    slice_metrics: Dict[str, Dict[str, Dict[str, float]]] = dataclasses.field(
+        default_factory=dict)
+    # The baseline_evaluator's output (TFMA: metrics, plots such as the confusion matrix and
+    # validations of candidate vs simple baseline), the baseline's SavedModel, and the last
+    # blessed model the candidate was compared with.
+    baseline_evaluation_uri: Optional[str] = None
+    simple_baseline_model_uri: Optional[str] = None
+    last_blessed_model_uri: Optional[str] = None
 
     def state_of(self, component: str) -> Optional[str]:
         for c in self.components:
@@ -127,11 +150,21 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
                 record.split_counts.update(_split_counts(artifact.uri))
             elif kind == "ExampleAnomalies":
                 record.anomalies_found += _count_anomalies(artifact.uri)
+            elif kind == "ModelEvaluation" and name == BASELINE_EVALUATOR:
+                record.baseline_evaluation_uri = artifact.uri
+                _, record.simple_baseline_metrics = _metrics(artifact.uri)
+                _add_slice_metrics(record.slice_metrics, artifact.uri,
+                                   {"baseline": "simple_baseline"})
             elif kind == "ModelEvaluation":
                 record.evaluation_uri = artifact.uri
                 record.candidate_metrics, record.baseline_metrics = _metrics(artifact.uri)
                 record.failed_checks = _failed_checks(artifact.uri)
-            elif kind == "ModelBlessing":
+                _add_slice_metrics(record.slice_metrics, artifact.uri,
+                                   {"candidate": "candidate", "baseline": "last_blessed",
+                                    "": "candidate"})
+            elif kind == "ModelBlessing" and name == GATE:
+                _read_gate(record, artifact)
+            elif kind == "ModelBlessing" and record.decided_by is None:
                 blessed = artifact.custom_properties.get("blessed")
                 if blessed is not None:
                     record.blessed = bool(blessed.int_value)
@@ -142,6 +175,8 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
             elif kind == "Model" and name == PRETRAINER:
                 record.pretraining = _pretraining_report(artifact.uri)
                 record.pretraining_cached = record.components[-1].state == "cached"
+            elif kind == "Model" and name == BASELINE_TRAINER:
+                record.simple_baseline_model_uri = artifact.uri
             elif kind == "Model":
                 record.model_uri = artifact.uri
             elif kind == "Examples" and "bad_rows" in artifact.custom_properties:
@@ -166,6 +201,31 @@ def _pretraining_report(model_uri: str) -> Optional[dict]:
         return None
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+# Node ids of the evaluation half (pipeline/evaluation.py).
+BASELINE_TRAINER, BASELINE_EVALUATOR, GATE = "baseline_trainer", "baseline_evaluator", "blessing_gate"
+
+
+def _read_gate(record: RunRecord, blessing) -> None:
+    """The gate's decision; its failed rules replace the Evaluator's failed checks."""
+    import json
+    props = blessing.custom_properties
+    if "blessed" not in props:
+        return
+    record.blessed = bool(props["blessed"].int_value)
+    record.decided_by = props["decided_by"].string_value if "decided_by" in props else None
+    record.blessing_rules = json.loads(props["rules"].string_value) if "rules" in props else []
+    if "require_beat_baseline" in props:
+        record.require_beat_baseline = bool(props["require_beat_baseline"].int_value)
+    if "baseline_margin" in props:
+        record.baseline_margin = props["baseline_margin"].double_value
+    if "simple_baseline" in props:
+        record.simple_baseline = props["simple_baseline"].string_value or None
+    if "baseline_model" in props:
+        record.last_blessed_model_uri = props["baseline_model"].string_value
+    record.failed_checks = [f"{rule['rule']}: {rule['detail']}" for rule in record.blessing_rules
+                            if rule["applied"] and not rule["passed"]]
 
 
 def _split_counts(statistics_uri: str) -> Dict[str, int]:
@@ -221,6 +281,27 @@ def _metrics(evaluation_uri: str):
     return candidate, baseline
 
 
+def _slice_name(slice_key) -> str:
+    return ", ".join(f"{name}:{value}" for name, value in slice_key) if slice_key else "Overall"
+
+
+def _add_slice_metrics(into: Dict[str, Dict[str, Dict[str, float]]], evaluation_uri: str,
+                       model_names: Dict[str, str]) -> None:
+    """Every slice's scalar metrics, filed under the RunRecord's model names."""
+    import tensorflow_model_analysis as tfma
+    try:
+        for metrics in tfma.load_metrics(evaluation_uri):
+            slice_key = tfma.slicer.deserialize_slice_key(metrics.slice_key)
+            for kv in metrics.metric_keys_and_values:
+                model = model_names.get(kv.key.model_name)
+                if model is None or kv.key.is_diff or not kv.value.HasField("double_value"):
+                    continue
+                into.setdefault(model, {}).setdefault(_slice_name(slice_key), {})[
+                    _metric_name(kv.key)] = kv.value.double_value.value
+    except Exception:  # noqa: BLE001 — a summary must not fail the run it describes
+        pass
+
+
 def _failed_checks(evaluation_uri: str) -> List[str]:
     import tensorflow_model_analysis as tfma
     try:
@@ -238,19 +319,5 @@ def _failed_checks(evaluation_uri: str) -> List[str]:
 
 def _describe_failure(failure) -> str:
     """E.g. 'accuracy 0.4035 is below the bar 0.5' or '... dropped 0.03 (allowed 0.01)'."""
-    name = _metric_name(failure.metric_key)
-    if failure.metric_key.is_diff:
-        name += " change vs the last blessed model"
-    value = failure.metric_value.double_value.value
-    threshold = failure.metric_threshold
-    if threshold.HasField("value_threshold"):
-        bound = threshold.value_threshold
-        if bound.HasField("lower_bound"):
-            return f"{name} {value:.4g} is not above the bar {bound.lower_bound.value:.4g}"
-        if bound.HasField("upper_bound"):
-            return f"{name} {value:.4g} is above the limit {bound.upper_bound.value:.4g}"
-    if threshold.HasField("change_threshold"):
-        change = threshold.change_threshold
-        return (f"{name} {value:+.4g} is beyond the allowed change "
-                f"{change.absolute.value:+.4g}")
-    return f"{name} {value:.4g}: {failure.message or 'threshold failed'}"
+    from components.blessing_gate import describe_failure
+    return describe_failure(failure)

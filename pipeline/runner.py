@@ -14,7 +14,7 @@ from components import pretrain_corpus
 from components.anomaly_gate import AnomaliesFoundError
 from components.bad_rows import BadRowsError
 from components.input_files import InputError
-from pipeline import bad_data, data_scan, metadata_config, report, run_lock, summary
+from pipeline import bad_data, data_scan, evaluation, metadata_config, report, run_lock, summary
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
@@ -102,6 +102,7 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     # Read (and checked) before anything runs; a scratch vocabulary also learns from it.
     corpus = pretrain_corpus.read_corpus(cfg.pretrain.corpus, cfg.pretrain.corpus_text_column) \
         if cfg.pretrain.corpus else []
+    evaluation.check_slice_columns(cfg, scan)
     checkpoint = resolve_checkpoint(cfg.model.checkpoint, work_dir=cfg.output_dir,
                                     model_config=cfg.model, texts=lambda: scan.texts + corpus)
     if checkpoint.warning:

@@ -39,13 +39,23 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
     if record.pretraining:
         parts.append(_pretraining_text(record))
     parts.append(f"Candidate: {_fmt_metrics(record.candidate_metrics)}.")
+    if record.simple_baseline_metrics:
+        parts.append(f"Simple baseline ({record.simple_baseline or 'trained in this run'}): "
+                     f"{_fmt_metrics(record.simple_baseline_metrics)}.")
     if record.baseline_metrics:
         parts.append(f"Baseline (last blessed model): {_fmt_metrics(record.baseline_metrics)}.")
+    elif record.decided_by is not None:
+        parts.append("Last blessed model: none yet, so no regression check.")
     else:
         parts.append("Baseline: none yet (no blessed model before this run), "
                      "so only the absolute threshold applied.")
+    comparison = _comparison(record)
+    if comparison:
+        parts.append(comparison)
     if record.blessed is None:
         parts.append("Not evaluated: the run stopped before the Evaluator.")
+    elif record.decided_by is not None:
+        parts.append(_decision(cfg, record))
     elif record.blessed:
         parts.append("BLESSED: every threshold passed "
                      f"({_threshold_text(cfg, record)}).")
@@ -102,3 +112,38 @@ def _pretraining_text(record: RunRecord) -> str:
     if p.get("output_dir"):
         text += f"; weights: {p['output_dir']}"
     return text + "."
+
+
+# The metric the side-by-side comparison shows: the first of these the candidate has.
+_HEADLINE = ("sparse_categorical_accuracy", "f1_score", "token_accuracy", "f1",
+             "mean_squared_error")
+
+
+def _comparison(record: RunRecord) -> str:
+    """E.g. 'accuracy: candidate 0.97, simple baseline 0.91 (+0.06), last blessed 0.96 (+0.01).'"""
+    name = next((k for k in _HEADLINE if k in record.candidate_metrics), None)
+    if name is None or not (record.simple_baseline_metrics or record.baseline_metrics):
+        return ""
+    value = record.candidate_metrics[name]
+    shown = [f"candidate {value:.4g}"]
+    for label, metrics in (("simple baseline", record.simple_baseline_metrics),
+                           ("last blessed", record.baseline_metrics)):
+        if name in metrics:
+            shown.append(f"{label} {metrics[name]:.4g} (candidate {value - metrics[name]:+.4g})")
+    return f"{_LABELS.get(name, name)}: {', '.join(shown)}."
+
+
+def _decision(cfg, record: RunRecord) -> str:
+    """The gate's verdict, the rule that decided it and every rule's outcome."""
+    rules = []
+    for rule in record.blessing_rules:
+        state = ("passed" if rule["passed"] else "FAILED") if rule["applied"] else "not applied"
+        rules.append(f"{rule['rule']}: {state}" + (f", {rule['detail']}" if rule["detail"] else ""))
+    if record.blessed:
+        head = "BLESSED: every rule that applies passed"
+    else:
+        head = f"NOT BLESSED: decided by the rule '{record.decided_by}'"
+    margin = record.baseline_margin if record.baseline_margin is not None else 0.0
+    beat = ("the candidate must beat the simple baseline by " f"{margin:g}"
+            if record.require_beat_baseline else "beating the simple baseline not required")
+    return f"{head} ({'; '.join(rules)}). Rules: {_threshold_text(cfg, record)}; {beat}."

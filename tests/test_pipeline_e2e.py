@@ -201,12 +201,58 @@ def test_pretrained_checkpoint_is_the_trainers_base_model(first_run, tiny_checkp
     assert list((state / "logs").glob("events.out.tfevents.*"))
 
 
-def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
+def _signature_names(saved_model_dir) -> list:
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
+    return sorted(proto.meta_graphs[0].signature_def)
+
+
+def test_baseline_is_trained_and_evaluated_beside_the_candidate(first_run):
+    _, _, output, proc = first_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    from components import blessing_gate
+    from pipeline.run_record import read_run
+    record = read_run(str(output / "metadata.sqlite"))
+    for component in ("baseline_trainer", "baseline_evaluator", "blessing_gate"):
+        assert record.state_of(component) == "ran", (component, record.components)
+    # Same signatures as the candidate, so TFMA evaluated both on the same eval split.
+    baseline_dir = pathlib.Path(record.simple_baseline_model_uri) / "Format-Serving"
+    candidate_dir = pathlib.Path(record.model_uri) / "Format-Serving"
+    assert _signature_names(baseline_dir) == _signature_names(candidate_dir)
+    assert {"serving_default", "serve_text"} <= set(_signature_names(baseline_dir))
+    baseline, candidate = record.simple_baseline_metrics, record.candidate_metrics
+    assert baseline["example_count"] == candidate["example_count"] > 0
+    # The template sentences are a bag-of-words problem: the baseline learns them.
+    assert baseline["sparse_categorical_accuracy"] >= 0.9, baseline
+    for metrics in (baseline, candidate):
+        assert 0 <= metrics["expected_calibration_error"] < 0.5, metrics
+    assert record.simple_baseline.startswith("TF-IDF logistic regression")
+    assert f"Simple baseline ({record.simple_baseline}): accuracy" in proc.stdout
+    # Slices: overall, by label, by text length, for both models.
+    for model in ("candidate", "simple_baseline"):
+        slices = record.slice_metrics[model]
+        assert {"Overall", "label:neg", "label:pos"} <= set(slices), sorted(slices)
+        assert any(name.startswith("words(text):") for name in slices), sorted(slices)
+    # The rule that decided: on the first run there is no blessed model to regress from.
+    assert record.decided_by == blessing_gate.ALL_PASSED and record.require_beat_baseline
+    rules = {rule["rule"]: rule for rule in record.blessing_rules}
+    assert rules[blessing_gate.BEAT_BASELINE]["applied"] and rules[blessing_gate.BEAT_BASELINE]["passed"]
+    assert not rules[blessing_gate.NO_REGRESSION]["applied"]
+
+
+@pytest.fixture(scope="module")
+def second_run(first_run, tiny_checkpoint):
     _, train, output, first = first_run
     assert first.returncode == 0
-    proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
+    return run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
                    "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
                    "--pretrain-corpus", str(first_run[0] / "corpus.txt"))
+
+
+def test_second_identical_run_reuses_the_cache(first_run, second_run):
+    _, train, output, _ = first_run
+    proc = second_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     from pipeline.run_record import read_run, run_ids
     from pipeline.run_record import open_store
@@ -250,6 +296,10 @@ def test_second_identical_run_reuses_the_cache(first_run, tiny_checkpoint):
     report_path = pathlib.Path(text.strip().splitlines()[-1].removeprefix("Report: "))
     assert report_path.exists() and report_path.parent.parent == output / "report" / "runs"
     assert cli("report", "--output", str(output), "--run", "no-such-run").returncode == 2
+    for component in ("baseline_trainer", "baseline_evaluator"):
+        assert second.state_of(component) == "cached", (component, second.components)
+    rules = {rule["rule"]: rule for rule in second.blessing_rules}
+    assert rules["no regression vs the last blessed model"]["applied"], second.blessing_rules
 
 
 def test_quarantined_rows_are_listed_and_counted(first_run):
@@ -288,6 +338,36 @@ def test_bad_rows_fail_the_run_before_training(tmp_path, tiny_checkpoint):
     from pipeline.run_record import read_run
     record = read_run(str(tmp_path / "out" / "metadata.sqlite"))
     assert record.state_of("Transform") is None and record.state_of("Trainer") is None
+
+
+
+def test_a_candidate_worse_than_the_baseline_is_not_pushed(first_run, second_run,
+                                                           tiny_checkpoint):
+    """Learning rate 0: the candidate keeps its random head. The absolute bar and the
+    regression limit are opened wide, so only the beat-the-baseline rule can refuse it."""
+    _, train, output, _ = first_run
+    versions = sorted((output / "serving" / "electra_classifier").iterdir())
+    proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
+                   "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
+                   "--pretrain-corpus", str(first_run[0] / "corpus.txt"),
+                   "--learning-rate", "0", "--epochs", "1",
+                   "--set", "train.steps_per_epoch=1", "--set", "eval.min_accuracy=0",
+                   "--set", "eval.max_accuracy_drop=1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "NOT BLESSED: decided by the rule 'beat the simple baseline'" in proc.stdout, (
+        proc.stdout[-3000:])
+    assert "Nothing pushed." in proc.stdout
+    assert sorted((output / "serving" / "electra_classifier").iterdir()) == versions
+    from components import blessing_gate
+    from pipeline.run_record import read_run
+    record = read_run(str(output / "metadata.sqlite"))
+    assert record.decided_by == blessing_gate.BEAT_BASELINE and record.blessed is False
+    assert record.pushed_path is None
+    assert (record.candidate_metrics["sparse_categorical_accuracy"]
+            < record.simple_baseline_metrics["sparse_categorical_accuracy"])
+    # Only the candidate's training changed: the baseline was not retrained.
+    assert record.state_of("baseline_trainer") == "cached"
+    assert record.state_of("Trainer") == "ran"
 
 
 def test_anomalies_stop_the_run_before_training(tmp_path, tiny_checkpoint):

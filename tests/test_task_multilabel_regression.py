@@ -224,9 +224,11 @@ def test_multi_label_end_to_end(tmp_path, topic_checkpoint):
     from tests.test_pipeline_e2e import TINY_ARGS, _serve, run_cli
     train = fixtures.write_csv(tmp_path / "train.csv", multi_label_rows(480, 2))
     # A plumbing test: a tiny random model does not learn this reliably in a few epochs, so
-    # the bar is lowered; learning is shown by test_multi_label_learns_with_pretrained_checkpoint.
+    # the bar is lowered and the simple baseline need not be beaten; learning is shown by
+    # test_multi_label_learns_with_pretrained_checkpoint.
     proc = run_cli("--train", str(train), "--checkpoint", topic_checkpoint, "--multi-label",
-                   "--output", str(tmp_path / "out"), *TINY_ARGS, "--set", "eval.min_accuracy=0")
+                   "--output", str(tmp_path / "out"), *TINY_ARGS, "--set", "eval.min_accuracy=0",
+                   "--no-require-beat-baseline")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "BLESSED" in proc.stdout and "NOT BLESSED" not in proc.stdout, proc.stdout[-3000:]
     held_out = multi_label_rows(60, 99)

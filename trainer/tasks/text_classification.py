@@ -222,8 +222,14 @@ class TextClassificationTask(Task):
         return outputs
 
     # ---- Trainer ---------------------------------------------------------------------
+    def set_label_mode(self, config) -> str:
+        """Picks the label variant that loss() and metrics() serve; build_model calls it, and so
+        does any other model trained on this task's features (the in-pipeline baseline)."""
+        self._mode = label_mode(config)
+        return self._mode
+
     def build_model(self, context: RunContext, transform_output: tft.TFTransformOutput):
-        self._mode = label_mode(context.config)
+        self.set_label_mode(context.config)
         if self._mode == REGRESSION:
             return model_lib.build_sequence_classifier(context.checkpoint_dir, 1, "regression")
         num_labels = transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)

@@ -1,0 +1,102 @@
+"""Wires the evaluation half of the pipeline: the simple baseline, two Evaluators, the gate.
+
+    Transform ─► baseline_trainer ─────────────────────┐
+    Trainer ──┬► Evaluator (vs the last blessed model) ├► blessing_gate ─► (Pusher)
+              └► baseline_evaluator (vs the baseline) ─┘
+
+TFX's Evaluator takes one model and one baseline, hence two; trainer/eval_setup.py makes their
+EvalConfigs and components/blessing_gate.py explains the gate.
+"""
+import dataclasses
+from typing import List, Mapping
+
+from tfx import v1 as tfx
+
+import pipeline_config
+from components import baseline
+from components.baseline.run import RUN_FN as BASELINE_RUN_FN, baseline_custom_config
+from components.blessing_gate import BlessingGate
+from components.text_example_gen import read_file
+from pipeline import data_scan
+from trainer import eval_setup
+from trainer import tasks
+from trainer.run_context import RunContext
+
+SLICE_FEATURES_MODULE = "trainer.slice_features"
+GATE_ID = "blessing_gate"
+
+
+@dataclasses.dataclass
+class Evaluation:
+    components: List
+    blessing: tfx.dsl.Channel
+
+
+def check_slice_columns(config, scan: data_scan.DataScan) -> None:
+    """--slice-column must name a column of the training data."""
+    if not config.eval.slice_columns:
+        return
+    path = scan.files[0]
+    first = next(iter(read_file(path)))
+    columns = set(first.features.feature)
+    missing = [c for c in config.eval.slice_columns if c not in columns]
+    if missing:
+        raise data_scan.DataError(
+            f"{path}: no column {' or '.join(repr(c) for c in missing)} to slice by "
+            f"(--slice-column); the columns are {', '.join(repr(c) for c in sorted(columns))}")
+
+
+def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], example_gen,
+                      transform, schema_gen, trainer) -> Evaluation:
+    cfg = context.config
+    task = tasks.get_task(cfg.task)
+    # Only the gate's blessings count: an Evaluator may bless what the gate refused. (The gate
+    # only ever blesses the candidate Trainer's models.)
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=GATE_ID, output_key="blessing"),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        eval_config=eval_setup.candidate_vs_last_blessed(task, context, label_counts),
+        module_path=SLICE_FEATURES_MODULE)
+    components = [latest_blessed_model, evaluator]
+    gate_inputs = {}
+    with_baseline = baseline.has_baseline(cfg) and cfg.eval.simple_baseline
+    if eval_setup.require_beat_baseline(cfg) and not with_baseline:
+        raise pipeline_config.ConfigError(
+            f"--require-beat-baseline: the {cfg.task} task has no simple baseline"
+            if cfg.eval.simple_baseline else
+            "--require-beat-baseline needs the simple baseline (eval.simple_baseline=true)")
+    if with_baseline:
+        baseline_trainer = tfx.components.Trainer(
+            run_fn=BASELINE_RUN_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            custom_config=baseline_custom_config(context)).with_id("baseline_trainer")
+        baseline_evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=baseline_trainer.outputs["model"],
+            eval_config=eval_setup.candidate_vs_baseline(task, context, label_counts),
+            module_path=SLICE_FEATURES_MODULE).with_id("baseline_evaluator")
+        components += [baseline_trainer, baseline_evaluator]
+        gate_inputs = {"baseline_evaluation": baseline_evaluator.outputs["evaluation"],
+                       "baseline_blessing": baseline_evaluator.outputs["blessing"]}
+    gate = BlessingGate(
+        model=trainer.outputs["model"],
+        evaluation=evaluator.outputs["evaluation"],
+        evaluator_blessing=evaluator.outputs["blessing"],
+        require_beat_baseline=int(eval_setup.require_beat_baseline(cfg)),
+        baseline_margin=float(cfg.eval.baseline_margin),
+        simple_baseline=(baseline.describe(cfg) if with_baseline else None) or "",
+        **gate_inputs).with_id(GATE_ID)
+    return Evaluation(components=components + [gate], blessing=gate.outputs["blessing"])

@@ -1,0 +1,96 @@
+"""The Evaluators' set-up around a task's own EvalConfig (trainer/tasks/*.py `eval_config`).
+
+`candidate_vs_last_blessed` is the task's config plus
+  * slices: overall, by label (the raw label column; for token-classification the tags), by
+    text length (trainer/slice_features.py) and by every `eval.slice_columns` column;
+  * for classifiers: the expected calibration error (trainer/calibration_metrics.py) and a
+    confusion matrix;
+  * thresholds checked on the overall slice only (TFMA applies a MetricConfig's threshold to
+    every slice, which would make a small slice veto the blessing).
+`candidate_vs_baseline` has the same metrics and slices; its only threshold is on the task's
+headline metric (the one with a change threshold): the candidate must beat the simple baseline
+by eval.baseline_margin.
+"""
+import copy
+from typing import List, Optional
+
+import tensorflow_model_analysis as tfma
+
+from trainer import calibration_metrics
+from trainer.slice_features import length_feature
+
+_TEXT_TASKS = ("text-classification", "text-pair-classification")
+
+
+def require_beat_baseline(config) -> bool:
+    """eval.require_beat_baseline, or by default: on for text(-pair) classification."""
+    if config.eval.require_beat_baseline is not None:
+        return bool(config.eval.require_beat_baseline)
+    return (config.task in _TEXT_TASKS and not config.task_options.regression
+            and config.eval.simple_baseline)
+
+
+def label_slice_column(config) -> Optional[str]:
+    if config.task in _TEXT_TASKS and not config.task_options.regression:
+        return config.data.label_column
+    if config.task == "token-classification":
+        return config.data.tags_column
+    return None
+
+
+def slicing_specs(task, config) -> List[tfma.SlicingSpec]:
+    columns = [label_slice_column(config), length_feature(task.raw_text_columns(config))]
+    columns += [c for c in config.eval.slice_columns if c not in columns]
+    return [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[c]) for c in columns if c]
+
+
+def classifier_metrics(config, existing: List[str]) -> List[tfma.MetricConfig]:
+    """ECE and a confusion matrix for text(-pair) classification (none for --regression)."""
+    if config.task not in _TEXT_TASKS or config.task_options.regression:
+        return []
+    multi_label = config.task_options.multi_label
+    matrix = "MultiLabelConfusionMatrixPlot" if multi_label else "MultiClassConfusionMatrixPlot"
+    metrics = [calibration_metrics.as_metric_config(multi_label)]
+    if matrix not in existing:
+        metrics.append(tfma.MetricConfig(class_name=matrix))
+    return metrics
+
+
+def _overall_only(metric: tfma.MetricConfig) -> None:
+    if metric.HasField("threshold"):
+        metric.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()],
+                                        threshold=metric.threshold)
+        metric.ClearField("threshold")
+
+
+def candidate_vs_last_blessed(task, context, label_counts) -> tfma.EvalConfig:
+    config = copy.deepcopy(task.eval_config(context, label_counts))
+    cfg = context.config
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            _overall_only(metric)
+    existing = [m.class_name for spec in config.metrics_specs for m in spec.metrics]
+    extra = classifier_metrics(cfg, existing)
+    if extra:
+        config.metrics_specs.add(metrics=extra)
+    del config.slicing_specs[:]
+    config.slicing_specs.extend(slicing_specs(task, cfg))
+    return config
+
+
+def candidate_vs_baseline(task, context, label_counts) -> tfma.EvalConfig:
+    config = candidate_vs_last_blessed(task, context, label_counts)
+    margin = context.config.eval.baseline_margin
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            changes = [t.threshold.change_threshold for t in metric.per_slice_thresholds
+                       if t.threshold.HasField("change_threshold")]
+            del metric.per_slice_thresholds[:]
+            for change in changes:
+                better = change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+                metric.per_slice_thresholds.add(
+                    slicing_specs=[tfma.SlicingSpec()],
+                    threshold=tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+                        direction=change.direction,
+                        absolute={"value": margin if better else -margin})))
+    return config
