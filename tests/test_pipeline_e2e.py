@@ -388,5 +388,5 @@ def test_anomalies_stop_the_run_before_training(tmp_path, tiny_checkpoint):
     assert not (tmp_path / "out" / "serving").exists()
     # The report still shows the data and the anomaly that stopped the run.
     page = (tmp_path / "out" / "report" / "index.html").read_text()
-    assert "Stopped at the anomaly gate" in page and 'id="anomalies"' in page and "maybe" in page
+    assert "Stopped at the anomaly gate" in page and 'id="anomalies"' in page and "source" in page
     assert "data_summary.png" in report_images(tmp_path / "out" / "report" / "index.html")
