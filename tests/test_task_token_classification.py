@@ -349,7 +349,7 @@ def test_served_ner_model_equals_the_keras_model_on_long_inputs(ner_run, shared_
     for row, (tokens, _) in enumerate(gold):
         pieces, hf = _hf_pieces(shared_checkpoint, tokens)
         tags, scores, n = reference_tags(
-            lambda f: keras_model(f, training=False), pieces, _model_tag_names(output),
+            keras_model.call_on_ids, pieces, _model_tag_names(output),
             MAX_SEQ_LENGTH, hf.cls_token_id, hf.sep_token_id)
         long_inputs += n > 1
         width = len(result["words"][row])

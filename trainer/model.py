@@ -113,6 +113,17 @@ def encoder_of(model: tf_keras.Model):
     return encoder
 
 
+def attach_id_call(model: tf_keras.Model) -> tf_keras.Model:
+    """Adds `model.call_on_ids`: the whole model on dense int32 token-id inputs, as one traced
+    function that the SavedModel keeps. The export skips Keras' per-layer traces
+    (save_traces=False), so without it a loaded model could only be called through its
+    text/example signatures; this lets users and tests run raw windows, one trace only."""
+    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in SEQUENCE_FEATURES}
+    model.call_on_ids = tf.function(lambda features: model(features, training=False),
+                                    input_signature=[spec], autograph=False)
+    return model
+
+
 def trace_without_autograph(model: tf_keras.Model) -> tf_keras.Model:
     """Makes Keras trace the model's train/test/predict steps as plain Python.
 

@@ -85,6 +85,7 @@ def run_fn(fn_args) -> None:
                    "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}, f)
 
     signatures = task.serving_signatures(model, transform_output, context)
+    model_lib.attach_id_call(model)
     # Served through its signatures only (TF Serving, TFMA, tf.saved_model.load): without
     # save_traces Keras does not re-trace every HF layer for Keras-reloading, which made the
     # export 10-20x slower. tf_keras.models.load_model cannot rebuild it without the HF classes.
