@@ -250,7 +250,7 @@ def second_run(first_run, tiny_checkpoint):
                    "--pretrain-corpus", str(first_run[0] / "corpus.txt"))
 
 
-def test_second_identical_run_reuses_the_cache(first_run, second_run):
+def test_second_identical_run_reuses_the_cache(first_run, second_run, tiny_checkpoint):
     _, train, output, _ = first_run
     proc = second_run
     assert proc.returncode == 0, proc.stderr[-3000:]
