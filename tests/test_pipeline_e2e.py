@@ -115,7 +115,8 @@ def test_run_is_blessed_and_pushed(first_run, tiny_checkpoint):
     page = report.read_text()
     assert 'id="metrics"' in page and "BLESSED: every threshold passed." in page
     assert f"Pushed version {versions[0].name}" in page
-    assert {"data_summary.png", "training_curves.png", "confusion_candidate.png"} <= \
+    assert {"data_summary.png", "training_curves.png", "confusion_candidate.png",
+            "calibration.png"} <= \
         report_images(report)
     assert "http://" not in page and "https://" not in page
     # The model card beside the pushed SavedModel (its requests are tried on the model below).

@@ -73,6 +73,12 @@ def candidate_vs_last_blessed(task, context, label_counts) -> tfma.EvalConfig:
     extra = classifier_metrics(cfg, existing)
     if extra:
         config.metrics_specs.add(metrics=extra)
+        if not cfg.task_options.multi_label and label_counts:
+            # The report's reliability diagram: TFMA's calibration histogram per class.
+            config.metrics_specs.add(
+                metrics=[tfma.MetricConfig(class_name="CalibrationPlot")],
+                binarize=tfma.BinarizationOptions(
+                    class_ids={"values": list(range(len(label_counts)))}))
     del config.slicing_specs[:]
     config.slicing_specs.extend(slicing_specs(task, cfg))
     return config
