@@ -5,9 +5,32 @@ Each such metric is one Beam CombineFn over (labels, predictions), built as
 combiner class, the quantity it reports and the metric's default name. TFMA has no metric
 for decoded sequences or span answers, hence this small base.
 """
-from typing import Optional
+from typing import Any, Optional
 
+import apache_beam as beam
 from tensorflow_model_analysis.metrics import metric_types
+
+
+def single_value(value: Any, model_name: str, output_name: str, key: str = "") -> Any:
+    """The value for this model/output out of TFMA's (possibly nested) label/prediction;
+    `key` picks one output of a signature that returns several (the prediction_key)."""
+    for name in (model_name, output_name, key):
+        if isinstance(value, dict) and name:
+            value = value.get(name, value)
+    if isinstance(value, dict):
+        if len(value) != 1:
+            raise ValueError(f"expected one label/prediction array, got keys {sorted(value)}")
+        (value,) = value.values()
+    return value
+
+
+class Combiner(beam.CombineFn):
+    """What every combiner of a CombinerMetric is built with (see `_computations_for`)."""
+
+    def __init__(self, key: metric_types.MetricKey, quantity: str, prediction_key: str = ""):
+        self._key = key
+        self._quantity = quantity
+        self._prediction_key = prediction_key
 
 
 def _computations_for(combiner_class, quantity: str):

@@ -117,35 +117,20 @@ def score(true_sequences: Sequence[Sequence[str]],
 # ---- TFMA metrics ------------------------------------------------------------------------------
 # Imported lazily by TFMA through MetricConfig(module="trainer.entity_metrics", class_name=...).
 
-import apache_beam as beam  # noqa: E402
 from tensorflow_model_analysis.metrics import metric_types  # noqa: E402
 
 from trainer import combiner_metrics  # noqa: E402
 
 
 def _single(value, model_name: str, output_name: str, key: str = ""):
-    """The array for this model/output out of TFMA's (possibly nested) label/prediction;
-    `key` picks one output of a signature that returns several (the prediction_key)."""
-    for name in (model_name, output_name, key):
-        if isinstance(value, dict) and name:
-            value = value.get(name, value)
-    if isinstance(value, dict):
-        if len(value) != 1:
-            raise ValueError(f"expected one label/prediction array, got keys {sorted(value)}")
-        (value,) = value.values()
-    return np.asarray(value).reshape(-1)
+    return np.asarray(combiner_metrics.single_value(value, model_name, output_name, key)).reshape(-1)
 
 
 def _tags(values) -> List[str]:
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
-class _SequenceCombiner(beam.CombineFn):
-    def __init__(self, key: metric_types.MetricKey, quantity: str, prediction_key: str = ""):
-        self._key = key
-        self._quantity = quantity
-        self._prediction_key = prediction_key
-
+class _SequenceCombiner(combiner_metrics.Combiner):
     def create_accumulator(self) -> EntityCounts:
         return EntityCounts()
 

@@ -7,7 +7,6 @@ question) and the prediction is the serving signature's `answer` string. Values 
 """
 from typing import Dict, Iterable, List
 
-import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types
 
@@ -15,13 +14,7 @@ from trainer import combiner_metrics, qa_postprocess
 
 
 def _strings(value, model_name: str, output_name: str, key: str = "") -> List[str]:
-    for name in (model_name, output_name, key):
-        if isinstance(value, dict) and name:
-            value = value.get(name, value)
-    if isinstance(value, dict):
-        if len(value) != 1:
-            raise ValueError(f"expected one label/prediction array, got keys {sorted(value)}")
-        (value,) = value.values()
+    value = combiner_metrics.single_value(value, model_name, output_name, key)
     if value is None:
         return []
     if hasattr(value, "values") and hasattr(value, "indices"):  # a sparse value
@@ -30,12 +23,7 @@ def _strings(value, model_name: str, output_name: str, key: str = "") -> List[st
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
-class _Combiner(beam.CombineFn):
-    def __init__(self, key: metric_types.MetricKey, quantity: str, prediction_key: str):
-        self._key = key
-        self._quantity = quantity
-        self._prediction_key = prediction_key
-
+class _Combiner(combiner_metrics.Combiner):
     def create_accumulator(self):
         return [0.0, 0]
 

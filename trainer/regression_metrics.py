@@ -7,7 +7,6 @@ Imported by TFMA through MetricConfig(module="trainer.regression_metrics", class
 """
 from typing import Dict, Iterable, List, Tuple
 
-import apache_beam as beam
 import numpy as np
 from scipy import stats
 from tensorflow_model_analysis.metrics import metric_types
@@ -17,13 +16,7 @@ from trainer import combiner_metrics
 
 def _floats(value, model_name: str, output_name: str, key: str = "") -> np.ndarray:
     """The values of one label/prediction, which TFMA may nest in dicts by model and output."""
-    for name in (model_name, output_name, key):
-        if isinstance(value, dict) and name:
-            value = value.get(name, value)
-    if isinstance(value, dict):
-        if len(value) != 1:
-            raise ValueError(f"expected one label/prediction array, got keys {sorted(value)}")
-        (value,) = value.values()
+    value = combiner_metrics.single_value(value, model_name, output_name, key)
     return np.asarray(value, dtype=np.float64).reshape(-1)
 
 
@@ -36,12 +29,7 @@ def correlation(quantity: str, labels: List[float], scores: List[float]) -> floa
     return float(stats.spearmanr(labels, scores).correlation)
 
 
-class _Combiner(beam.CombineFn):
-    def __init__(self, key: metric_types.MetricKey, quantity: str, prediction_key: str):
-        self._key = key
-        self._quantity = quantity
-        self._prediction_key = prediction_key
-
+class _Combiner(combiner_metrics.Combiner):
     def create_accumulator(self) -> Tuple[List[float], List[float]]:
         return [], []
 
