@@ -181,6 +181,20 @@ def linear_warmup_decay(learning_rate, num_train_steps, warmup_steps) -> tf_kera
     return LinearWarmupDecay(learning_rate, num_train_steps, warmup_steps)
 
 
+def _resource_handle(variable):
+    """The resource handle a fused kernel can update in place, or None.
+
+    Mixed precision wraps each float32 variable in an AutoCastVariable, which keeps the
+    real variable in ``_variable``; inside a distribution strategy's update the optimizer
+    already sees the per-replica variable.
+    """
+    inner = getattr(variable, "_variable", variable)
+    if isinstance(inner, tf.Variable) and getattr(inner, "handle", None) is not None \
+            and inner.handle.dtype == tf.resource:
+        return inner.handle
+    return None
+
+
 @tf_keras.saving.register_keras_serializable(package="electra_tfx")
 class LayerwiseAdamW(tf_keras.optimizers.AdamW):
     """tf-keras ``AdamW`` with ELECTRA's per-variable (layer-wise) learning rate.
@@ -268,22 +282,48 @@ class LayerwiseAdamW(tf_keras.optimizers.AdamW):
         return
 
     def update_step(self, gradient, variable):
-        """AdamW's update (tf_keras/src/optimizers/adamw.py) with ``lr * multiplier``."""
+        """AdamW's update (tf_keras/src/optimizers/adamw.py) with ``lr * multiplier``.
+
+        The Adam part runs as TensorFlow's fused ``ResourceApplyAdam`` kernel (the one
+        Keras' legacy Adam used): one op updating m, v and the variable in place, where the
+        element-wise Python formulation below it builds ~10 ops and as many variable-sized
+        temporaries per variable. Same formula (bias-corrected step, epsilon outside the
+        square root); measured 13% more training examples/s and a 15% faster first step
+        (docs/benchmarks.md). `_unfused_adam` keeps the formula for variables that are not
+        plain resource variables.
+        """
         var_key = self._var_key(variable)
         multiplier = self._lr_multipliers[var_key]  # a Python float
         lr = tf.cast(self.learning_rate, variable.dtype) * multiplier
 
         if self.weight_decay and self._use_weight_decay(variable):
             wd = tf.cast(self.weight_decay, variable.dtype)
-            variable.assign_sub(variable * wd * lr)
+            variable.assign_sub(variable * (wd * lr))
 
         local_step = tf.cast(self.iterations + 1, variable.dtype)
         beta_1_power = tf.pow(tf.cast(self.beta_1, variable.dtype), local_step)
         beta_2_power = tf.pow(tf.cast(self.beta_2, variable.dtype), local_step)
         m = self._momentums[self._index_dict[var_key]]
         v = self._velocities[self._index_dict[var_key]]
-        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        handles = [_resource_handle(x) for x in (variable, m, v)]
+        if any(h is None for h in handles):
+            self._unfused_adam(gradient, variable, m, v, lr, beta_1_power, beta_2_power)
+            return
+        if isinstance(gradient, tf.IndexedSlices):
+            # Adam decays m and v everywhere, so a sparse gradient (the word embeddings')
+            # costs a dense update either way; duplicate indices were summed by Keras.
+            gradient = tf.convert_to_tensor(gradient)
+        tf.raw_ops.ResourceApplyAdam(
+            var=handles[0], m=handles[1], v=handles[2],
+            beta1_power=beta_1_power, beta2_power=beta_2_power, lr=lr,
+            beta1=tf.cast(self.beta_1, variable.dtype),
+            beta2=tf.cast(self.beta_2, variable.dtype),
+            epsilon=tf.cast(self.epsilon, variable.dtype),
+            grad=tf.cast(gradient, variable.dtype), use_locking=False)
 
+    def _unfused_adam(self, gradient, variable, m, v, lr, beta_1_power, beta_2_power):
+        """The same Adam step as ``ResourceApplyAdam``, written element-wise."""
+        alpha = lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         if isinstance(gradient, tf.IndexedSlices):
             m.assign_add(-m * (1 - self.beta_1))
             m.scatter_add(tf.IndexedSlices(gradient.values * (1 - self.beta_1), gradient.indices))
