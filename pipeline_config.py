@@ -117,9 +117,10 @@ class TrainConfig:
     bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
     use_xla: bool = False
     # Training at scale (trainer/distribution.py): one-device | mirrored | multi-worker | tpu,
-    # none | mixed_float16 | mixed_bfloat16; batch_size is the global batch over replicas.
+    # auto | none | mixed_float16 | mixed_bfloat16 (auto: bfloat16 where the hardware computes
+    # it natively, see trainer/distribution.py); batch_size is the global batch over replicas.
     strategy: str = "one-device"
-    mixed_precision: str = "none"
+    mixed_precision: str = "auto"
     # train.strategy=tpu: the TPU's name or grpc:// address ("": the one the environment names).
     tpu: str = ""
     gpu_memory_growth: bool = True

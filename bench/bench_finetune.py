@@ -37,6 +37,7 @@ Figures are merged into ``<out>/results.json`` (stages can be re-run separately)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import gc
 import glob
@@ -279,23 +280,28 @@ def pipeline_train_config(learning_rate: float):
 def train_config_summary(train) -> Dict[str, Any]:
     return {k: getattr(train, k) for k in (
         "learning_rate", "weight_decay", "warmup_ratio", "layer_decay", "clip_norm",
-        "bucket_boundaries", "use_xla", "seed") if hasattr(train, k)}
+        "bucket_boundaries", "use_xla", "mixed_precision", "seed") if hasattr(train, k)}
 
 
 def ours_build(ckpt: str, lr: float, num_train_steps: int, train_cfg, metrics=None):
+    """The model as the pipeline's Trainer (trainer/run.py) builds and compiles it: under the
+    configured strategy and precision (trainer/distribution.py), the optimizer's slots built
+    up front, the Keras steps traced without AutoGraph."""
     import tf_keras
+    from trainer import distribution
     from trainer import model as model_lib
     from trainer import optimization
-    model = model_lib.build_sequence_classifier(ckpt, 2)
-    optimizer = optimization.create_optimizer(
-        learning_rate=lr, num_train_steps=num_train_steps,
-        warmup_ratio=train_cfg.warmup_ratio, weight_decay=train_cfg.weight_decay,
-        layer_decay=train_cfg.layer_decay, num_layers=model_lib.num_hidden_layers(ckpt),
-        clip_norm=train_cfg.clip_norm)
-    model.compile(optimizer=optimizer,
-                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=metrics, jit_compile=train_cfg.use_xla)
-    return model
+    model = distribution.compile_model(
+        train_cfg,
+        build_model=lambda: model_lib.build_sequence_classifier(ckpt, 2),
+        build_optimizer=lambda: optimization.create_optimizer(
+            learning_rate=lr, num_train_steps=num_train_steps,
+            warmup_ratio=train_cfg.warmup_ratio, weight_decay=train_cfg.weight_decay,
+            layer_decay=train_cfg.layer_decay, num_layers=model_lib.num_hidden_layers(ckpt),
+            clip_norm=train_cfg.clip_norm),
+        build_loss=lambda: tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        build_metrics=lambda: list(metrics or []))
+    return model_lib.trace_without_autograph(model)
 
 
 def padded_tokens_per_example(ds) -> float:
@@ -309,6 +315,78 @@ def padded_tokens_per_example(ds) -> float:
 
 # ---- stage: throughput -----------------------------------------------------------------
 
+def parse_variant(text: str):
+    """'NAME:KEY=VALUE,KEY=VALUE' -> (NAME, {train.KEY: VALUE}), values typed like the field."""
+    import pipeline_config
+    name, _, assignments = text.partition(":")
+    defaults = pipeline_config.TrainConfig()
+    overrides = {}
+    for assignment in filter(None, assignments.split(",")):
+        key, _, value = assignment.partition("=")
+        current = getattr(defaults, key)
+        overrides[key] = (value if isinstance(current, str) or current is None
+                          else type(current)(json.loads(value.lower()) if isinstance(current, bool)
+                                             else float(value)))
+    return name, overrides
+
+
+def long_text_rows(rows, count_tokens, max_len: int, count: int, seed: int):
+    """`count` texts that fill `max_len` WordPiece tokens: random training sentences joined
+    until the text is at least `max_len` tokens long (the label of the first is kept; the
+    throughput runs do not evaluate)."""
+    rng = random.Random(seed)
+    texts = [r["text"] for r in rows]
+    out = []
+    for first in rng.sample(rows, count):
+        parts = [first["text"]]
+        while count_tokens(" ".join(parts)) < max_len:
+            parts.append(rng.choice(texts))
+        out.append({"text": " ".join(parts), "label": first["label"]})
+    return out
+
+
+def matmul_rates(seconds_per_shape: float = 2.0) -> Dict[str, Any]:
+    """The best matmul rate (GFLOP/s) this machine reaches in TensorFlow, float32 and
+    bfloat16, over square shapes and the encoder's own feed-forward shape; the yardstick of
+    model FLOP utilisation, measured in the same run as the training figures."""
+    import tensorflow as tf
+    shapes = [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 384, 1536), (4096, 1536, 384)]
+    rates: Dict[str, Any] = {}
+    for dtype in (tf.float32, tf.bfloat16):
+        per_shape = {}
+        for m, k, n in shapes:
+            a = tf.cast(tf.random.normal((m, k)), dtype)
+            b = tf.cast(tf.random.normal((k, n)), dtype)
+            matmul = tf.function(lambda x, y: tf.matmul(x, y))
+            matmul(a, b).numpy()
+            reps, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds_per_shape:
+                out = matmul(a, b)
+                reps += 1
+            out.numpy()
+            per_shape[f"{m}x{k}x{n}"] = 2.0 * m * k * n * reps / (time.perf_counter() - t0) / 1e9
+        rates[dtype.name] = {"best_gflops": max(per_shape.values()), "per_shape": per_shape}
+    return rates
+
+
+def train_flops(config_path: str, lengths: Sequence[int], num_labels: int = 2) -> float:
+    """Training FLOPs (forward + backward = 3 x forward) of the encoder and head on examples
+    of the given (padded) lengths: 2 FLOPs per multiply-add of every matmul, attention's
+    two T x T products included; embeddings lookups, norms and activations not counted."""
+    with open(config_path) as f:
+        c = json.load(f)
+    layers, hidden, inter = c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"]
+    emb = c.get("embedding_size", hidden)
+    per_token = 2 * layers * (4 * hidden * hidden + 2 * hidden * inter)
+    if emb != hidden:
+        per_token += 2 * emb * hidden  # embeddings_project
+    head = 2 * hidden * hidden + 2 * hidden * num_labels
+    total = 0.0
+    for t in lengths:
+        total += per_token * t + 4 * layers * hidden * t * t + head
+    return 3.0 * total
+
+
 def run_throughput(args, train_rows) -> Dict[str, Any]:
     import numpy as np
     import tensorflow as tf
@@ -320,20 +398,30 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
     ExampleCount, StepTimer = _keras_helpers()
 
     rng = random.Random(args.seed)
-    subset = rng.sample(train_rows, min(args.throughput_examples, len(train_rows)))
+    hf_tok = transformers.ElectraTokenizerFast.from_pretrained(args.checkpoint)
+    count = min(args.throughput_examples, len(train_rows))
+    if args.texts == "long":
+        subset = long_text_rows(train_rows, lambda t: len(hf_tok(t)["input_ids"]),
+                                args.max_seq_length, count, args.seed)
+    else:
+        subset = rng.sample(train_rows, count)
     steps_hf = -(-len(subset) // args.batch_size)
     train_cfg = pipeline_train_config(args.learning_rate)
     boundaries = train_cfg.bucket_boundaries
-    log(f"throughput: {len(subset)} examples, batch {args.batch_size}, 1 epoch per run, "
-        f"{args.throughput_repeats} runs per path (interleaved), first {args.skip_steps} "
-        f"steps excluded; our buckets {boundaries}")
+    variants = [("ours", {})] + [parse_variant(v) for v in args.ours_variant]
+    log(f"throughput ({args.texts} texts): {len(subset)} examples, batch {args.batch_size}, "
+        f"1 epoch per run, {args.throughput_repeats} runs per path (interleaved: hf, "
+        f"{', '.join(name for name, _ in variants)}), first {args.skip_steps} steps excluded; "
+        f"our buckets {boundaries}")
+    rates = matmul_rates()
+    log("best matmul rate: " + ", ".join(f"{k} {v['best_gflops']:.0f} GFLOP/s"
+                                         for k, v in rates.items()))
 
     # Token-length statistics of the subset (ours and HF tokenize identically: checked below).
     encoder = tokenization.WordPieceEncoder(
         tokenization.load_vocab(os.path.join(args.checkpoint, "vocab.txt")), lower_case=True)
     enc, labels = ours_encode(encoder, subset, args.max_seq_length)
     lengths = enc["input_ids"].row_lengths().numpy()
-    hf_tok = transformers.ElectraTokenizerFast.from_pretrained(args.checkpoint)
     hf_ids = hf_tok([r["text"] for r in subset], truncation=True,
                     max_length=args.max_seq_length)["input_ids"]
     same_ids = sum(list(a) == list(b) for a, b in
@@ -347,13 +435,20 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
         "padded_tokens_per_example_hf": float(args.max_seq_length),
         "padded_tokens_per_example_ours": padded_tokens_per_example(ours_ds),
     }
+    config_path = os.path.join(args.checkpoint, "config.json")
+    ours_padded = [int(f["input_ids"].shape[1]) for f, _ in ours_ds
+                   for _ in range(int(f["input_ids"].shape[0]))]
+    flops_per_example = {
+        "hf": train_flops(config_path, [args.max_seq_length] * len(subset)) / len(subset),
+        "ours": train_flops(config_path, ours_padded) / len(subset),
+        "useful": train_flops(config_path, [int(n) for n in lengths]) / len(subset)}
     log(f"token lengths (with [CLS]/[SEP]): mean {length_stats['mean']:.1f}, median "
         f"{length_stats['median']:.0f}, p95 {length_stats['p95']:.0f}, max {length_stats['max']}; "
         f"padded tokens/example: HF {args.max_seq_length}, ours "
         f"{length_stats['padded_tokens_per_example_ours']:.1f}; ids identical to HF: {same_ids}/{len(subset)}")
     del enc, labels, ours_ds, encoder, hf_tok, hf_ids
 
-    def one_run(path: str, index: int) -> Dict[str, Any]:
+    def one_run(path: str, index: int, overrides: Dict[str, Any]) -> Dict[str, Any]:
         tf_keras.backend.clear_session()
         gc.collect()
         tf_keras.utils.set_random_seed(args.seed + index)
@@ -378,7 +473,8 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
             # The pipeline counts its steps the same way (data.count_batches).
             from trainer import data as data_lib
             steps = data_lib.count_batches(ds)
-            model = ours_build(args.checkpoint, train_cfg.learning_rate, steps, train_cfg,
+            run_cfg = dataclasses.replace(train_cfg, **overrides)
+            model = ours_build(args.checkpoint, run_cfg.learning_rate, steps, run_cfg,
                                metrics=[ExampleCount()])
         t_built = time.perf_counter()
         model.fit(ds, epochs=1, verbose=0, callbacks=[timer])
@@ -389,8 +485,14 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
             "time_to_first_step_seconds": timer.ends[0] - t0,
             "epoch_seconds": timer.ends[-1] - timer.fit_start,
             "loadavg_1min_before": load_before, "loadavg_1min_after": os.getloadavg()[0],
-            "peak_rss_mib_so_far": peak_rss_mib(),
+            "peak_rss_mib_so_far": peak_rss_mib(), "overrides": overrides,
         })
+        flops = flops_per_example["hf" if path == "hf" else "ours"]
+        result["computed_gflops_per_second"] = result["examples_per_second"] * flops / 1e9
+        result["useful_gflops_per_second"] = (result["examples_per_second"]
+                                              * flops_per_example["useful"] / 1e9)
+        result["mfu_vs_best_fp32_matmul"] = (result["computed_gflops_per_second"]
+                                             / rates["float32"]["best_gflops"])
         log(f"  {path:4s} run {index}: {result['examples_per_second']:.1f} ex/s steady "
             f"({result['timed_examples']} ex in {result['timed_seconds']:.1f}s over "
             f"{result['timed_steps']} of {result['steps']} steps); first step after "
@@ -403,19 +505,30 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
 
     runs = []
     for i in range(args.throughput_repeats):
-        for path in ("hf", "ours"):
-            runs.append(one_run(path, i))
+        runs.append(one_run("hf", i, {}))
+        for name, overrides in variants:
+            runs.append(one_run(name, i, overrides))
 
     def summary(path):
         mine = [r for r in runs if r["path"] == path]
         eps = [r["examples_per_second"] for r in mine]
         return {"examples_per_second": eps, "mean_examples_per_second": statistics.mean(eps),
+                "mean_mfu_vs_best_fp32_matmul": statistics.mean(
+                    r["mfu_vs_best_fp32_matmul"] for r in mine),
+                "mean_computed_gflops_per_second": statistics.mean(
+                    r["computed_gflops_per_second"] for r in mine),
                 "time_to_first_step_seconds": [r["time_to_first_step_seconds"] for r in mine],
                 "mean_time_to_first_step_seconds": statistics.mean(
                     r["time_to_first_step_seconds"] for r in mine)}
 
     hf, ours = summary("hf"), summary("ours")
+    extra = {name: summary(name) for name, _ in variants[1:]}
+    for name, v in extra.items():
+        v["ratio_over_hf"] = v["mean_examples_per_second"] / hf["mean_examples_per_second"]
+        v["overrides"] = dict(variants)[name]
     return {
+        "texts": args.texts, "matmul_rates": rates, "flops_per_example": flops_per_example,
+        "variants": extra,
         "examples": len(subset), "batch_size": args.batch_size, "skip_steps": args.skip_steps,
         "repeats": args.throughput_repeats, "bucket_boundaries": list(boundaries),
         "token_lengths": length_stats, "runs": runs, "hf": hf, "ours": ours,
@@ -474,8 +587,13 @@ def run_direct_accuracy(args, train_rows, eval_rows) -> Dict[str, Any]:
     for assignment in args.direct_set:
         key, _, value = assignment.partition("=")
         current = getattr(train_cfg, key.strip())
-        setattr(train_cfg, key.strip(), type(current)(float(value)) if current is not None
-                and not isinstance(current, list) else json.loads(value))
+        if isinstance(current, str):
+            parsed = value
+        elif current is not None and not isinstance(current, list):
+            parsed = type(current)(float(value))
+        else:
+            parsed = json.loads(value)
+        setattr(train_cfg, key.strip(), parsed)
     tf_keras.utils.set_random_seed(train_cfg.seed)
     log(f"direct: training ours in-process {args.epochs} epochs (lr {train_cfg.learning_rate}, "
         f"seed {train_cfg.seed}, "
@@ -741,10 +859,44 @@ def render_tables(results: Dict[str, Any]) -> str:
         for path, tag, r in extra:
             losses = ", ".join(f"{v:.3f}" for v in r.get("loss_per_epoch", []) if v is not None)
             lines.append(f"| {path} | {tag} | {r['accuracy']:.4f} | {losses} |")
+    for key, title in (("throughput", "short sentences"),
+                       ("throughput_long", "texts filling max_seq_length tokens")):
+        if results.get(key, {}).get("matmul_rates"):
+            lines += ["", render_throughput_levers(results[key], title)]
     if pl and pl.get("returncode"):
         lines.append("")
         lines.append(f"The pipeline run failed (exit code {pl['returncode']}); see "
                      f"`bench/out/pipeline.log`.")
+    return "\n".join(lines)
+
+
+def render_throughput_levers(tp: Dict[str, Any], title: str) -> str:
+    """Throughput per path and variant, with FLOP rates against the best matmul rate."""
+    rates = tp["matmul_rates"]
+    fpe = tp["flops_per_example"]
+    tl = tp["token_lengths"]
+    lines = [f"Throughput on {title} ({tp['examples']} examples, batch {tp['batch_size']}; "
+             f"tokens per example: {tl['mean']:.1f} real, {tl['padded_tokens_per_example_ours']:.1f} "
+             f"computed by ours, {tl['padded_tokens_per_example_hf']:.0f} by HF). Best matmul "
+             f"rate in the same run: float32 {rates['float32']['best_gflops']:.0f} GFLOP/s, "
+             f"bfloat16 {rates['bfloat16']['best_gflops']:.0f} GFLOP/s. Training FLOPs per "
+             f"example (3 x forward matmuls): HF {fpe['hf'] / 1e9:.2f} G, ours "
+             f"{fpe['ours'] / 1e9:.2f} G, on the real tokens {fpe['useful'] / 1e9:.2f} G. MFU = "
+             "computed FLOP/s / best float32 matmul rate.", "",
+             "| path | settings | examples/s per run | mean | / HF | computed GFLOP/s | MFU | "
+             "time to first step, s |", "|---|---|---|---|---|---|---|---|"]
+    rows = [("hf", "plain HF TF recipe", tp["hf"]), ("ours", "pipeline defaults", tp["ours"])]
+    rows += [(name, ", ".join(f"{k}={v}" for k, v in v_["overrides"].items()), v_)
+             for name, v_ in tp.get("variants", {}).items()]
+    hf_mean = tp["hf"]["mean_examples_per_second"]
+    for name, settings, r in rows:
+        lines.append(
+            f"| {name} | {settings} | {', '.join(f'{v:.1f}' for v in r['examples_per_second'])} | "
+            f"{r['mean_examples_per_second']:.1f} | "
+            f"{r['mean_examples_per_second'] / hf_mean:.2f}x | "
+            f"{r['mean_computed_gflops_per_second']:.0f} | "
+            f"{r['mean_mfu_vs_best_fp32_matmul']:.2f} | "
+            f"{r['mean_time_to_first_step_seconds']:.1f} |")
     return "\n".join(lines)
 
 
@@ -797,6 +949,12 @@ def parse_args(argv=None):
     p.add_argument("--eval-percent", type=int, default=20)
     p.add_argument("--throughput-examples", type=int, default=640)
     p.add_argument("--throughput-repeats", type=int, default=2, help="runs per path")
+    p.add_argument("--texts", choices=("short", "long"), default="short",
+                   help="throughput on the sentences as they are (short), or on texts joined "
+                   "from them until they fill --max-seq-length tokens (long)")
+    p.add_argument("--ours-variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                   help="extra throughput runs of ours with train.* changes, e.g. "
+                   "fp32:mixed_precision=none (repeatable; the levers table)")
     p.add_argument("--skip-steps", type=int, default=10,
                    help="leading steps of each throughput run left out of the timing")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
@@ -854,8 +1012,8 @@ def main(argv=None) -> int:
         "epochs", "learning_rate", "batch_size", "max_seq_length", "eval_percent",
         "throughput_examples", "throughput_repeats", "skip_steps", "seed")}
     params["checkpoint"] = os.path.relpath(args.checkpoint, REPO_ROOT)
-    if not diagnostic or "params" not in results:
-        results["params"] = params
+    if (not diagnostic and args.texts == "short") or "params" not in results:
+        results["params"] = params  # the headline's; long-text runs keep theirs in their stage
     command = ("TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 "
                           "TF_ENABLE_ONEDNN_OPTS=1 .venv/bin/python bench/bench_finetune.py "
                           + " ".join(argv if argv is not None else sys.argv[1:]))
@@ -868,7 +1026,8 @@ def main(argv=None) -> int:
         save()
     train_rows, eval_rows = load_split(args.out)
     if "throughput" in args.stages:
-        results["throughput"] = run_throughput(args, train_rows)
+        key = "throughput" if args.texts == "short" else "throughput_long"
+        results[key] = run_throughput(args, train_rows)
         save()
     if "hf" in args.stages:
         hf = run_hf_accuracy(args, train_rows, eval_rows)

@@ -12,7 +12,9 @@ two paths take turns (HF, ours, HF, ours, ...):
 the first training step has finished: it covers loading the checkpoint, building the optimizer
 and tracing the step. Every child trains ``--steps`` steps at batch ``--batch-size`` on the
 fine-tuning benchmark's training split and reports its peak RSS (``ru_maxrss``). Variants
-measure memory levers, e.g. ``--variant ours:MALLOC_ARENA_MAX=2``.
+measure memory levers, e.g. ``--variant ours:MALLOC_ARENA_MAX=2`` (an environment
+variable of the child) or ``--variant ours:BENCH_TRAIN_SET=mixed_precision=none`` (train.*
+fields of ours, comma-separated).
 
     TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 TF_ENABLE_ONEDNN_OPTS=1 \\
         .venv/bin/python bench/bench_startup_memory.py
@@ -64,7 +66,6 @@ def child(args) -> None:
                             metrics=[ExampleCount()])
     else:
         from trainer import data as data_lib
-        from trainer import model as model_lib
         from trainer import tokenization
         encoder = tokenization.WordPieceEncoder(
             tokenization.load_vocab(os.path.join(args.checkpoint, "vocab.txt")), lower_case=True)
@@ -73,10 +74,11 @@ def child(args) -> None:
                              args.seed)
         data_ready = time.perf_counter()
         steps = data_lib.count_batches(ds)
+        for assignment in filter(None, os.environ.get("BENCH_TRAIN_SET", "").split(",")):
+            key, _, value = assignment.partition("=")  # e.g. mixed_precision=none
+            setattr(train_cfg, key, value)
         model = bf.ours_build(args.checkpoint, train_cfg.learning_rate, steps, train_cfg,
                               metrics=[ExampleCount()])
-        if hasattr(model_lib, "trace_without_autograph"):
-            model_lib.trace_without_autograph(model)
     rss["model_built"] = rss_mib()
     timer = StepTimer()
     model.fit(ds, epochs=1, verbose=0, callbacks=[timer])

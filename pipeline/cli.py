@@ -14,6 +14,9 @@ from typing import List, Optional
 # Keras 2 (tf-keras) for transformers' TF models; must be set before TensorFlow loads.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# oneDNN CPU kernels: off by default on some CPUs, 13-36% faster training here and needed
+# for bfloat16 matmuls (docs/benchmarks.md).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import pipeline_config  # noqa: E402
 from pipeline import beam_options  # noqa: E402

@@ -197,3 +197,46 @@ def test_float16_gets_dynamic_loss_scaling_and_bfloat16_none():
     for policy in ("none", "mixed_bfloat16"):
         assert isinstance(distribution.wrap_optimizer(optimizer(), policy),
                           optimization.LayerwiseAdamW)
+
+
+@pytest.mark.parametrize("flags, onednn, expected", [
+    ({"avx2", "amx_bf16", "amx_tile"}, True, "mixed_bfloat16"),
+    ({"avx512f", "avx512_bf16"}, True, "mixed_bfloat16"),
+    ({"avx512f", "avx512_bf16"}, False, "none"),   # bfloat16 without oneDNN is slower
+    ({"avx2", "fma"}, True, "none"),
+    (set(), True, "none"),                          # no /proc/cpuinfo
+])
+def test_auto_precision_follows_the_cpu(monkeypatch, flags, onednn, expected):
+    import tensorflow as tf
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(distribution, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(distribution, "onednn_enabled", lambda: onednn)
+    policy, reason = distribution.resolve_mixed_precision("auto")
+    assert policy == expected and reason.startswith("auto")
+
+
+@pytest.mark.parametrize("capability, expected", [((9, 0), "mixed_bfloat16"),
+                                                  ((8, 0), "mixed_bfloat16"),
+                                                  ((7, 5), "mixed_float16"),
+                                                  ((6, 1), "none")])
+def test_auto_precision_follows_the_gpu(monkeypatch, capability, expected):
+    import tensorflow as tf
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: [gpu] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda device: {"compute_capability": capability})
+    assert distribution.resolve_mixed_precision("auto")[0] == expected
+
+
+def test_explicit_precision_and_tpu_are_kept():
+    assert distribution.resolve_mixed_precision("none") == ("none", "set in the configuration")
+    assert distribution.resolve_mixed_precision("mixed_float16")[0] == "mixed_float16"
+    assert distribution.resolve_mixed_precision("auto", "tpu")[0] == "mixed_bfloat16"
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 amx_bf16\n\nprocessor\t: 1\n")
+    assert distribution.cpu_flags(str(cpuinfo)) == {"fpu", "avx2", "amx_bf16"}
+    assert distribution.cpu_flags(str(tmp_path / "missing")) == set()
