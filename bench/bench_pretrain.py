@@ -88,6 +88,14 @@ def run(args) -> Dict[str, Any]:
     train_rows, eval_rows = split_rows(args.data, args.eval_percent)
     texts = [r["text"] for r in train_rows]
     bf.log(f"split: {len(train_rows)} train / {len(eval_rows)} eval")
+    if args.corpus:
+        # As the pipeline does with --pretrain-corpus: the corpus joins the training text for
+        # the scratch vocabulary and for pre-training (pipeline/runner.py).
+        from components import pretrain_corpus
+        corpus = pretrain_corpus.read_corpus(args.corpus)
+        bf.log(f"corpus {args.corpus}: {len(corpus):,} texts, "
+               f"{sum(len(t.split()) for t in corpus):,} words")
+        texts = texts + corpus
     cfg = pipeline_config.with_training_defaults(pipeline_config.PipelineConfig(), "scratch")
     if args.learning_rate:  # a diagnostic: the fine-tuning rate of both initialisations
         cfg.train.learning_rate = args.learning_rate
@@ -117,8 +125,12 @@ def run(args) -> Dict[str, Any]:
     finetune = {}
     for name, checkpoint in checkpoints.items():
         runs = []
+        train_cfg = cfg.train
+        if args.pretrained_learning_rate and name != "random init":
+            train_cfg = dataclasses.replace(cfg.train,
+                                            learning_rate=args.pretrained_learning_rate)
         for seed in args.seeds:
-            result = fine_tune(checkpoint, train_rows, eval_rows, cfg.train, epochs=args.epochs,
+            result = fine_tune(checkpoint, train_rows, eval_rows, train_cfg, epochs=args.epochs,
                                batch_size=args.batch_size, max_len=args.max_seq_length,
                                seed=seed)
             bf.log(f"fine-tune [{name}] seed {seed}: accuracy {result['accuracy']:.4f} "
@@ -126,6 +138,7 @@ def run(args) -> Dict[str, Any]:
             runs.append(result)
         accuracies = [r["accuracy"] for r in runs]
         finetune[name] = {"runs": runs, "mean_accuracy": statistics.mean(accuracies),
+                          "learning_rate": train_cfg.learning_rate,
                           "stdev": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0}
     return {
         "date": time.strftime("%Y-%m-%d"),
@@ -145,6 +158,10 @@ def run(args) -> Dict[str, Any]:
                             "learning_rate": cfg.train.learning_rate,
                             "layer_decay": cfg.train.layer_decay, "seeds": args.seeds},
         "pretraining": pretrain_runs,
+        "corpus": ({"path": os.path.relpath(os.path.abspath(args.corpus), REPO_ROOT),
+                    "texts": len(texts) - len(train_rows),
+                    "words": sum(len(t.split()) for t in texts[len(train_rows):])}
+                   if args.corpus else None),
         "finetune": finetune,
     }
 
@@ -166,13 +183,18 @@ def render(results: Dict[str, Any]) -> str:
         f"{', '.join(str(s) for s in results['finetune_config']['seeds'])}; "
         f"{results['data']['train_examples']} training / {results['data']['eval_examples']} "
         f"held-out sentences (majority class {results['data']['eval_majority_rate']:.3f}).",
-        "",
-        "| initialisation | eval accuracy, mean ± sd | per seed |",
-        "|---|---|---|",
     ]
+    corpus = results.get("corpus")
+    if corpus:
+        lines[-1] += (f" Unlabelled text for the vocabulary and pre-training: the training "
+                      f"split's sentences plus `{corpus['path']}` ({corpus['texts']:,} texts, "
+                      f"{corpus['words']:,} words; bench/fetch_corpus.py).")
+    lines += ["", "| initialisation | fine-tuning lr | eval accuracy, mean ± sd | per seed |",
+              "|---|---|---|---|"]
     for name, row in ft.items():
         per_seed = ", ".join(f"{r['accuracy']:.4f}" for r in row["runs"])
-        lines.append(f"| {name} | {row['mean_accuracy']:.4f} ± {row['stdev']:.4f} | "
+        lr = row.get("learning_rate", results["finetune_config"]["learning_rate"])
+        lines.append(f"| {name} | {lr:g} | {row['mean_accuracy']:.4f} ± {row['stdev']:.4f} | "
                      f"{per_seed} |")
     lines += ["", "| pre-training | time | tokens/s | texts (tokens) | last-window disc. "
               "accuracy / AUC | generator MLM accuracy |", "|---|---|---|---|---|---|"]
@@ -214,12 +236,19 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="diagnostic: fine-tune at this rate (default: the pipeline's "
                         "rate for a scratch checkpoint); results go to a separate file")
+    parser.add_argument("--corpus", help="extra unlabelled text (--pretrain-corpus format), "
+                        "e.g. bench/out/corpus/corpus.txt from bench/fetch_corpus.py")
+    parser.add_argument("--pretrained-learning-rate", type=float, default=None,
+                        help="fine-tune the pre-trained initialisations at this rate (default: "
+                        "the same rate as random init)")
+    parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--render-only", action="store_true",
                         help="only render <out>/pretrain_results.json (with --write-docs)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    suffix = f"-lr{args.learning_rate:g}" if args.learning_rate else ""
+    suffix = (f"-lr{args.learning_rate:g}" if args.learning_rate else "") + \
+        (f"-{args.tag}" if args.tag else "")
     path = os.path.join(args.out, f"pretrain_results{suffix}.json")
     if args.render_only:
         with open(path, encoding="utf-8") as f:
@@ -229,7 +258,7 @@ def main(argv: List[str] = None) -> int:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
     print(render(results))
-    if args.write_docs and not suffix:
+    if args.write_docs and (args.tag or not suffix):
         write_docs(results)
     return 0
 

@@ -76,16 +76,19 @@ def throughput(call_batch: Callable[[List[str]], object], batches: List[List[str
     return sum(len(b) for b in batches) / (time.perf_counter() - t0)
 
 
+def serve_text_path(saved_model_dir: str) -> Callable[[List[str]], object]:
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the SavedModel's WordPiece ops)
+    serve_text = tf.saved_model.load(saved_model_dir).signatures["serve_text"]
+    return lambda texts: serve_text(text=tf.constant(texts))["probabilities"].numpy()
+
+
 def build_paths(saved_model_dir: str, checkpoint: str, num_labels: int):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the SavedModel's WordPiece ops)
     from transformers import ElectraTokenizerFast, TFElectraForSequenceClassification
 
-    served = tf.saved_model.load(saved_model_dir)
-    serve_text = served.signatures["serve_text"]
-
-    def ours(texts: List[str]):
-        return serve_text(text=tf.constant(texts))["probabilities"].numpy()
+    ours = serve_text_path(saved_model_dir)
 
     tokenizer = ElectraTokenizerFast.from_pretrained(checkpoint)
     model = TFElectraForSequenceClassification.from_pretrained(checkpoint, num_labels=num_labels)
@@ -114,6 +117,9 @@ def build_paths(saved_model_dir: str, checkpoint: str, num_labels: int):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--saved-model", help="a pushed version directory (default: newest bench one)")
+    p.add_argument("--also", action="append", default=[], metavar="NAME=DIR",
+                   help="another SavedModel's serve_text in the same rounds (e.g. an export "
+                   "in another precision); repeatable")
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="HF reference checkpoint")
     p.add_argument("--data", default=os.path.join(REPO_ROOT, "bench", "out", "eval.jsonl"),
                    help="JSON Lines with a text field (default: the fine-tuning bench's eval)")
@@ -133,6 +139,9 @@ def main(argv=None) -> int:
     one = [texts[0]]
     log(f"model {saved_model}; one-request sentence: {one[0]!r}")
     paths = build_paths(saved_model, args.checkpoint, num_labels=2)
+    for extra in args.also:
+        name, _, directory = extra.partition("=")
+        paths[f"ours_{name}"] = serve_text_path(directory)
 
     rounds: Dict[str, List[Dict[str, float]]] = {name: [] for name in paths}
     for round_index in range(args.rounds):
@@ -150,7 +159,8 @@ def main(argv=None) -> int:
     for name, figures in summary.items():
         figures["p50_vs_ours"] = figures["p50_ms"] / ours["p50_ms"]
         figures["batch_throughput_vs_ours"] = figures["batch_per_s"] / ours["batch_per_s"]
-    report = {"saved_model": os.path.relpath(saved_model, REPO_ROOT), "requests": args.requests,
+    report = {"saved_model": os.path.relpath(saved_model, REPO_ROOT), "also": args.also,
+              "requests": args.requests,
               "batch": args.batch, "rounds": args.rounds, "cpus": os.cpu_count(),
               "summary": summary, "rounds_detail": rounds}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

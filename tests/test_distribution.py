@@ -169,7 +169,26 @@ def test_mixed_bfloat16_trains_and_serves_float32(tiny_checkpoint, tmp_path):
     assert np.isfinite(history["loss"][0])
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(before, model.get_weights())) > 0
 
-    saved = task_quality.export_serving_model(task, context, model, transform_output, tmp_path)
+    # The Trainer exports a float32 copy holding the same (float32) weights.
+    serving = distribution.float32_serving_model(
+        model, lambda: task.build_model(context, transform_output))
+    assert serving is not model and distribution.computes_in_float32(serving)
+    assert not distribution.computes_in_float32(model)
+    for trained, copied in zip(model.get_weights(), serving.get_weights()):
+        np.testing.assert_array_equal(trained, copied)
+    mixed_out = model(x, training=False).numpy()
+    float32_out = serving(x, training=False).numpy()
+    assert 0 < np.max(np.abs(mixed_out - float32_out)) < 0.1  # bfloat16 rounding only
+    def serve_text_dtypes(saved_model_dir):
+        graph = tf.saved_model.load(saved_model_dir).signatures["serve_text"].graph.as_graph_def()
+        nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+        return {attr.type for node in nodes for attr in node.attr.values() if attr.type}
+
+    mixed_saved = task_quality.export_serving_model(task, context, model, transform_output,
+                                                    tmp_path / "mixed")
+    assert tf.bfloat16.as_datatype_enum in serve_text_dtypes(mixed_saved)  # the check sees it
+    saved = task_quality.export_serving_model(task, context, serving, transform_output, tmp_path)
+    assert tf.bfloat16.as_datatype_enum not in serve_text_dtypes(saved)
     loaded = tf.saved_model.load(saved)
     outputs = loaded.signatures["serve_text"].structured_outputs
     assert outputs["probabilities"].dtype == tf.float32

@@ -152,6 +152,34 @@ def float32_outputs(model: tf_keras.Model) -> tf_keras.Model:
     return wrapped
 
 
+def computes_in_float32(model: tf_keras.Model) -> bool:
+    """Whether every layer of `model` computes in float32 (no mixed-precision policy)."""
+    for layer in [model] + list(model.submodules):
+        dtype = getattr(layer, "compute_dtype", None)
+        # Input layers carry the inputs' integer dtype; only floating compute counts.
+        if dtype is not None and tf.as_dtype(dtype).is_floating and dtype != "float32":
+            return False
+    return True
+
+
+def float32_serving_model(model: tf_keras.Model,
+                          build_model: Callable[[], tf_keras.Model]) -> tf_keras.Model:
+    """The model to export: `model` itself when it computes in float32, else the same
+    architecture built under float32 (`build_model`) holding the trained weights.
+
+    Mixed precision is a training speed-up; a served graph in bfloat16 would be slower on
+    CPUs without bfloat16 units (TensorFlow emulates it) and less exact, so the SavedModel,
+    and the Evaluator that scores it, always compute in float32. The variables of a
+    mixed-precision model are float32 already: the copy is exact.
+    """
+    if computes_in_float32(model):
+        return model
+    with precision_policy("none"):
+        serving = build_model()
+    serving.set_weights(model.get_weights())
+    return serving
+
+
 def wrap_optimizer(optimizer, mixed_precision: str):
     """Dynamic loss scaling under float16 (Keras' LossScaleOptimizer); as it is otherwise."""
     if mixed_precision == "mixed_float16":

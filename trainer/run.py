@@ -84,6 +84,9 @@ def run_fn(fn_args) -> None:
                    "resumed_from_step": backup.resumed_from_step,
                    "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}, f)
 
+    # Trained in mixed precision or not, the SavedModel computes in float32.
+    model = distribution.float32_serving_model(
+        model, lambda: task.build_model(context, transform_output))
     signatures = task.serving_signatures(model, transform_output, context)
     model_lib.attach_id_call(model)
     # Served through its signatures only (TF Serving, TFMA, tf.saved_model.load): without
