@@ -128,9 +128,20 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--batches", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds per path")
+    p.add_argument("--intra-op-threads", type=int, default=0,
+                   help="TensorFlow's intra-op threads for every path (0: TensorFlow's "
+                   "default, one per core); TF Serving: --tensorflow_intra_op_parallelism")
+    p.add_argument("--inter-op-threads", type=int, default=0,
+                   help="TensorFlow's inter-op threads (0: default); TF Serving: "
+                   "--tensorflow_inter_op_parallelism")
     p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", "serving.json"))
     args = p.parse_args(argv)
 
+    import tensorflow as tf
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     saved_model = args.saved_model or newest_pushed_model()
     if not os.path.exists(args.data):
         args.data = os.path.join(REPO_ROOT, "data", "sentiment_sentences", "eval.jsonl")
@@ -160,7 +171,9 @@ def main(argv=None) -> int:
         figures["p50_vs_ours"] = figures["p50_ms"] / ours["p50_ms"]
         figures["batch_throughput_vs_ours"] = figures["batch_per_s"] / ours["batch_per_s"]
     report = {"saved_model": os.path.relpath(saved_model, REPO_ROOT), "also": args.also,
-              "requests": args.requests,
+              "requests": args.requests, "intra_op_threads": args.intra_op_threads,
+              "inter_op_threads": args.inter_op_threads,
+              "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
               "batch": args.batch, "rounds": args.rounds, "cpus": os.cpu_count(),
               "summary": summary, "rounds_detail": rounds}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
