@@ -739,7 +739,8 @@ def run_pipeline(args, eval_rows) -> Dict[str, Any]:
             result["serving"] = serving_accuracy(saved_model, eval_rows)
         except Exception as e:  # noqa: BLE001
             result["serving_error"] = repr(e)
-    histories = glob.glob(os.path.join(output, "**", "history.json"), recursive=True)
+    histories = glob.glob(os.path.join(output, "**", "Trainer", "**", "history.json"),
+                          recursive=True)  # not the baseline trainer's
     if histories:
         with open(histories[0]) as f:
             result["trainer_history"] = json.load(f)
@@ -775,10 +776,22 @@ def _fmt(value, spec=".4f", missing="n/a"):
     return missing if value is None else format(value, spec)
 
 
+def trainer_losses(pipeline_result: Dict[str, Any]) -> List[float]:
+    """The Trainer's training loss per epoch: from its history.json when the run left one (the
+    log also holds the baseline trainer's epochs), else from the log's Keras lines."""
+    history = (pipeline_result.get("trainer_history") or {}).get("history", {})
+    if history.get("loss"):
+        return history["loss"]
+    return [e.get("loss") for e in pipeline_result.get("trainer_keras_epochs", [])]
+
+
 def render_tables(results: Dict[str, Any]) -> str:
     lines = []
     params = results.get("params", {})
     tp, hf, pl = (results.get(k) for k in ("throughput", "hf", "pipeline"))
+    # The pipeline at its own defaults (learning rate, precision) is the headline when measured.
+    pl_default = results.get("pipeline_runs", {}).get("learning_rate=default")
+    headline_pl = pl_default if pl_default and pl_default.get("tfma_accuracy") else pl
     lines.append(f"Split: {results.get('split', {}).get('train_examples', '?')} train / "
                  f"{results.get('split', {}).get('eval_examples', '?')} eval sentences "
                  f"({results.get('split', {}).get('rule', '?')}); epochs {params.get('epochs')}, "
@@ -787,13 +800,17 @@ def render_tables(results: Dict[str, Any]) -> str:
     lines.append("")
     lines.append("| | plain HF TF recipe | electra-tfx (ours) | ours / HF |")
     lines.append("|---|---|---|---|")
-    if hf or pl:
-        pl_acc = (pl or {}).get("serving", {}).get("accuracy")
-        pl_tfma = (pl or {}).get("tfma_accuracy")
+    if hf or headline_pl:
+        pl_acc = (headline_pl or {}).get("serving", {}).get("accuracy")
+        pl_tfma = (headline_pl or {}).get("tfma_accuracy")
         acc_ratio = (pl_acc / hf["accuracy"]) if (hf and pl_acc) else None
+        how = ""
+        if headline_pl is pl_default:
+            resolved = (pl_default.get("train_config") or {}).get("learning_rate")
+            how = f" (pipeline defaults: lr {resolved:g}, precision auto)" if resolved else ""
         lines.append(f"| eval accuracy ({results.get('split', {}).get('eval_examples', '?')} sentences) | "
-                     f"{_fmt((hf or {}).get('accuracy'))} | "
-                     f"{_fmt(pl_acc)} (served `serve_text`); {_fmt(pl_tfma)} (TFMA) | "
+                     f"{_fmt((hf or {}).get('accuracy'))} (lr {params.get('learning_rate', DEFAULT_LR):g}) | "
+                     f"{_fmt(pl_acc)} (served `serve_text`); {_fmt(pl_tfma)} (TFMA){how} | "
                      f"{_fmt(acc_ratio, '.3f')} |")
     if tp:
         h, o = tp["hf"], tp["ours"]
@@ -812,11 +829,11 @@ def render_tables(results: Dict[str, Any]) -> str:
         lines.append(f"| padded tokens per training example | "
                      f"{tl['padded_tokens_per_example_hf']:.0f} | "
                      f"{tl['padded_tokens_per_example_ours']:.1f} | |")
-    if hf or pl:
+    if hf or headline_pl:
         lines.append(f"| fine-tuning wall time, s ({params.get('epochs')} epochs) | "
                      f"{_fmt((hf or {}).get('train_seconds'), '.0f')} (load + fit) | "
-                     f"{_fmt((pl or {}).get('trainer_seconds'), '.0f')} (Trainer component); "
-                     f"{_fmt((pl or {}).get('wall_seconds'), '.0f')} (whole pipeline) | |")
+                     f"{_fmt((headline_pl or {}).get('trainer_seconds'), '.0f')} (Trainer component); "
+                     f"{_fmt((headline_pl or {}).get('wall_seconds'), '.0f')} (whole pipeline) | |")
     if tp:
         lines.append("")
         lines.append(f"Throughput: {tp['examples']} training sentences, 1 epoch per run, fresh "
@@ -839,15 +856,14 @@ def render_tables(results: Dict[str, Any]) -> str:
         extra.append(("electra-tfx pipeline (TFMA)",
                       f"learning_rate={params.get('learning_rate', DEFAULT_LR):g} (headline run)",
                       {"accuracy": pl["tfma_accuracy"],
-                       "loss_per_epoch": [e.get("loss") for e in pl.get("trainer_keras_epochs", [])]}))
+                       "loss_per_epoch": trainer_losses(pl)}))
     for tag, r in results.get("pipeline_runs", {}).items():
         if r.get("tfma_accuracy") is not None:
             resolved = (r.get("train_config") or {}).get("learning_rate")
             if resolved is not None and f"{resolved:g}" not in tag:
                 tag += f" (resolved to {resolved:g})"
             extra.append(("electra-tfx pipeline (TFMA)", tag,
-                          {"accuracy": r["tfma_accuracy"], "loss_per_epoch": [
-                              e.get("loss") for e in r.get("trainer_keras_epochs", [])]}))
+                          {"accuracy": r["tfma_accuracy"], "loss_per_epoch": trainer_losses(r)}))
     if len(extra) > 1:
         lines.append("")
         lines.append("All accuracy runs on this split, one training run each. Settings are "
