@@ -922,7 +922,8 @@ def write_docs(results: Dict[str, Any]) -> None:
         DOCS_BEGIN,
         f"Figures from `bench/out/results.json` (last updated {results.get('updated', '?')}); "
         f"{m.get('cpu_model')} ({m.get('cpus')} CPUs, "
-        f"{m.get('memory_gib')} GiB RAM, shared with other jobs), Python {m.get('python')}, "
+        f"{m.get('memory_gib')} GiB RAM; the load of each run is in its table), "
+        f"Python {m.get('python')}, "
         f"TensorFlow {m.get('tensorflow')}, tf-keras {m.get('tf_keras')}, transformers "
         f"{m.get('transformers')}.",
         "",
