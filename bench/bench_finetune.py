@@ -300,7 +300,7 @@ def ours_build(ckpt: str, lr: float, num_train_steps: int, train_cfg, metrics=No
             layer_decay=train_cfg.layer_decay, num_layers=model_lib.num_hidden_layers(ckpt),
             clip_norm=train_cfg.clip_norm),
         build_loss=lambda: tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        build_metrics=lambda: list(metrics or []))
+        build_metrics=lambda: list(metrics or []), hidden_size=model_lib.hidden_size(ckpt))
     return model_lib.trace_without_autograph(model)
 
 

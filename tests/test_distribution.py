@@ -248,6 +248,20 @@ def test_auto_precision_follows_the_gpu(monkeypatch, capability, expected):
     assert distribution.resolve_mixed_precision("auto")[0] == expected
 
 
+def test_auto_precision_keeps_small_encoders_in_float32(monkeypatch):
+    import tensorflow as tf
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(distribution, "cpu_flags", lambda: {"amx_bf16"})
+    monkeypatch.setattr(distribution, "onednn_enabled", lambda: True)
+    assert distribution.resolve_mixed_precision("auto", hidden_size=32)[0] == "none"
+    assert distribution.resolve_mixed_precision("auto", hidden_size=128)[0] == "none"
+    assert distribution.resolve_mixed_precision("auto", hidden_size=256)[0] == "mixed_bfloat16"
+    assert distribution.resolve_mixed_precision("auto", hidden_size=384)[0] == "mixed_bfloat16"
+    # An explicit setting wins whatever the size.
+    assert distribution.resolve_mixed_precision("mixed_bfloat16", hidden_size=32)[0] == \
+        "mixed_bfloat16"
+
+
 def test_explicit_precision_and_tpu_are_kept():
     assert distribution.resolve_mixed_precision("none") == ("none", "set in the configuration")
     assert distribution.resolve_mixed_precision("mixed_float16")[0] == "mixed_float16"

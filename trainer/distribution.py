@@ -15,6 +15,7 @@ so a run gives the same updates on one device and on N (tests/test_distribution.
 - tpu: TPUStrategy on the TPU named by `train.tpu` (empty: the one the environment names).
 
 `auto` (the default) picks what the machine computes fastest without losing accuracy:
+float32 for encoders narrower than 256 (AUTO_MIXED_PRECISION_MIN_HIDDEN); otherwise
 mixed_bfloat16 on TPUs, on GPUs of compute capability 8.0+ and on CPUs with bfloat16 matrix
 units (AMX-BF16 or AVX512-BF16) when TensorFlow's oneDNN kernels are on (without oneDNN,
 bfloat16 matmuls on CPU are slower than float32); mixed_float16 on GPUs of capability 7.x;
@@ -31,7 +32,7 @@ import contextlib
 import json
 import logging
 import os
-from typing import Any, Callable, Iterator, Set, Tuple
+from typing import Any, Callable, Iterator, Optional, Set, Tuple
 
 import tensorflow as tf
 import tf_keras
@@ -40,6 +41,10 @@ import pipeline_config
 
 STRATEGIES = ("one-device", "mirrored", "multi-worker", "tpu")
 MIXED_PRECISION = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+# `auto` keeps float32 below this hidden size: the matmuls are too small for 16-bit units to
+# pay for the casts, and 16-bit compute kept a hidden-32 model on its loss plateau where
+# float32 left it (tests/test_pipeline_e2e.py's tiny model; hidden 128 and 384 trained alike).
+AUTO_MIXED_PRECISION_MIN_HIDDEN = 256
 # CPU flags (/proc/cpuinfo) of matrix units that compute bfloat16 natively.
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -100,10 +105,15 @@ def onednn_enabled() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
-def resolve_mixed_precision(setting: str, strategy: str = "one-device") -> Tuple[str, str]:
-    """The Keras precision policy for `train.mixed_precision`, and why (for the log)."""
+def resolve_mixed_precision(setting: str, strategy: str = "one-device",
+                            hidden_size: Optional[int] = None) -> Tuple[str, str]:
+    """The Keras precision policy for `train.mixed_precision`, and why (for the log).
+    `hidden_size` is the encoder's (None: unknown, not considered)."""
     if setting != "auto":
         return setting, "set in the configuration"
+    if hidden_size is not None and hidden_size < AUTO_MIXED_PRECISION_MIN_HIDDEN:
+        return "none", (f"auto: hidden size {hidden_size} < {AUTO_MIXED_PRECISION_MIN_HIDDEN}, "
+                        "too small to gain from 16-bit compute")
     if strategy == "tpu":
         return "mixed_bfloat16", "auto: TPU"
     gpus = tf.config.list_physical_devices("GPU")
@@ -189,7 +199,8 @@ def wrap_optimizer(optimizer, mixed_precision: str):
 
 def compile_model(train: "pipeline_config.TrainConfig", build_model: Callable[[], Any],
                   build_optimizer: Callable[[], Any], build_loss: Callable[[], Any],
-                  build_metrics: Callable[[], Any] = list) -> tf_keras.Model:
+                  build_metrics: Callable[[], Any] = list,
+                  hidden_size: Optional[int] = None) -> tf_keras.Model:
     """Builds and compiles the model under the configured strategy and precision.
 
     The builders are called inside the strategy's scope (variables, metrics included, are
@@ -200,7 +211,7 @@ def compile_model(train: "pipeline_config.TrainConfig", build_model: Callable[[]
     if train.gpu_memory_growth:
         enable_gpu_memory_growth()
     strategy = create_strategy(train)
-    policy, reason = resolve_mixed_precision(train.mixed_precision, train.strategy)
+    policy, reason = resolve_mixed_precision(train.mixed_precision, train.strategy, hidden_size)
     logging.info("precision: %s (%s)", policy, reason)
     with strategy.scope(), precision_policy(policy):
         model = float32_outputs(build_model())

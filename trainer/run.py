@@ -63,7 +63,8 @@ def run_fn(fn_args) -> None:
             layer_decay=cfg.train.layer_decay,
             num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
             clip_norm=cfg.train.clip_norm),
-        build_loss=task.loss, build_metrics=task.metrics)
+        build_loss=task.loss, build_metrics=task.metrics,
+        hidden_size=model_lib.hidden_size(context.checkpoint_dir))
     model_lib.trace_without_autograph(model)
 
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
