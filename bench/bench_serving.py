@@ -83,12 +83,11 @@ def serve_text_path(saved_model_dir: str) -> Callable[[List[str]], object]:
     return lambda texts: serve_text(text=tf.constant(texts))["probabilities"].numpy()
 
 
-def build_paths(saved_model_dir: str, checkpoint: str, num_labels: int):
+def hf_paths(checkpoint: str, num_labels: int) -> Dict[str, Callable[[List[str]], object]]:
+    """The HF references: ElectraTokenizerFast in Python, the TF model eager and in a
+    tf.function; both pad a batch to its longest sentence."""
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (the SavedModel's WordPiece ops)
     from transformers import ElectraTokenizerFast, TFElectraForSequenceClassification
-
-    ours = serve_text_path(saved_model_dir)
 
     tokenizer = ElectraTokenizerFast.from_pretrained(checkpoint)
     model = TFElectraForSequenceClassification.from_pretrained(checkpoint, num_labels=num_labels)
@@ -111,7 +110,46 @@ def build_paths(saved_model_dir: str, checkpoint: str, num_labels: int):
         return hf_graph_call(inputs["input_ids"], inputs["attention_mask"],
                              inputs["token_type_ids"]).numpy()
 
-    return {"ours_serve_text": ours, "hf_tf_eager": hf_eager, "hf_tf_function": hf_function}
+    return {"hf_tf_eager": hf_eager, "hf_tf_function": hf_function}
+
+
+def path_names(also=()) -> List[str]:
+    return (["ours_serve_text"] + [f"ours_{e.partition('=')[0]}" for e in also]
+            + ["hf_tf_eager", "hf_tf_function"])
+
+
+def build_paths(saved_model_dir: str, checkpoint: str, num_labels: int, also=(),
+                only=None) -> Dict[str, Callable[[List[str]], object]]:
+    """Every path by name (or only the one named `only`, loading nothing else)."""
+    names = path_names(also)
+    wanted = [only] if only else names
+    paths: Dict[str, Callable[[List[str]], object]] = {}
+    if "ours_serve_text" in wanted:
+        paths["ours_serve_text"] = serve_text_path(saved_model_dir)
+    for extra in also:
+        name, _, directory = extra.partition("=")
+        if f"ours_{name}" in wanted:
+            paths[f"ours_{name}"] = serve_text_path(directory)
+    if {"hf_tf_eager", "hf_tf_function"} & set(wanted):
+        paths.update({k: v for k, v in hf_paths(checkpoint, num_labels).items() if k in wanted})
+    return {name: paths[name] for name in names if name in paths}
+
+
+def measure(call, one: List[str], batches: List[List[str]], args) -> Dict[str, float]:
+    result = latency_ms(lambda: call(one), args.requests, args.warmup)
+    result["batch_per_s"] = throughput(call, batches)
+    return result
+
+
+def run_child(name: str, saved_model: str, argv: List[str]) -> Dict[str, float]:
+    """One path measured in a fresh process (`--child-path`)."""
+    import subprocess
+    args = [a for a in argv if a != "--isolate"] + ["--saved-model", saved_model,
+                                                    "--child-path", name]
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name}: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
@@ -134,6 +172,10 @@ def main(argv=None) -> int:
     p.add_argument("--inter-op-threads", type=int, default=0,
                    help="TensorFlow's inter-op threads (0: default); TF Serving: "
                    "--tensorflow_inter_op_parallelism")
+    p.add_argument("--isolate", action="store_true",
+                   help="measure every path in its own fresh process (as a server holds one "
+                   "model), still interleaved round by round")
+    p.add_argument("--child-path", help=argparse.SUPPRESS)
     p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", "serving.json"))
     args = p.parse_args(argv)
 
@@ -149,16 +191,22 @@ def main(argv=None) -> int:
     batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
     one = [texts[0]]
     log(f"model {saved_model}; one-request sentence: {one[0]!r}")
-    paths = build_paths(saved_model, args.checkpoint, num_labels=2)
-    for extra in args.also:
-        name, _, directory = extra.partition("=")
-        paths[f"ours_{name}"] = serve_text_path(directory)
+    if args.child_path:
+        call = build_paths(saved_model, args.checkpoint, 2, args.also, args.child_path)
+        print(json.dumps(measure(call[args.child_path], one, batches, args)))
+        return 0
+    if args.isolate:
+        paths = {name: None for name in path_names(args.also)}
+    else:
+        paths = build_paths(saved_model, args.checkpoint, 2, args.also)
 
     rounds: Dict[str, List[Dict[str, float]]] = {name: [] for name in paths}
     for round_index in range(args.rounds):
         for name, call in paths.items():
-            result = latency_ms(lambda: call(one), args.requests, args.warmup)
-            result["batch_per_s"] = throughput(call, batches)
+            if args.isolate:
+                result = run_child(name, saved_model, argv if argv is not None else sys.argv[1:])
+            else:
+                result = measure(call, one, batches, args)
             rounds[name].append(result)
             log(f"round {round_index + 1} {name}: p50 {result['p50_ms']:.2f} ms, "
                 f"p90 {result['p90_ms']:.2f} ms, batch {args.batch}: "
@@ -172,6 +220,7 @@ def main(argv=None) -> int:
         figures["batch_throughput_vs_ours"] = figures["batch_per_s"] / ours["batch_per_s"]
     report = {"saved_model": os.path.relpath(saved_model, REPO_ROOT), "also": args.also,
               "requests": args.requests, "intra_op_threads": args.intra_op_threads,
+              "isolated_processes": args.isolate,
               "inter_op_threads": args.inter_op_threads,
               "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
               "batch": args.batch, "rounds": args.rounds, "cpus": os.cpu_count(),
