@@ -31,9 +31,10 @@ def run_fn(fn_args) -> None:
     if fn_args.base_model:
         # Pre-trained in this pipeline (components/pretrainer.py): same vocabulary, new weights.
         context = dataclasses.replace(context, checkpoint_dir=fn_args.base_model)
+    hidden_size = model_lib.hidden_size(context.checkpoint_dir)
     # A compiled pipeline leaves the checkpoint-dependent defaults to the machine that has it.
     context = dataclasses.replace(context, config=pipeline_config.with_training_defaults(
-        context.config, "pretrained", model_lib.hidden_size(context.checkpoint_dir)))
+        context.config, "pretrained", hidden_size))
     cfg = context.config
     task = tasks.get_task(cfg.task)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -64,7 +65,7 @@ def run_fn(fn_args) -> None:
             num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
             clip_norm=cfg.train.clip_norm),
         build_loss=task.loss, build_metrics=task.metrics,
-        hidden_size=model_lib.hidden_size(context.checkpoint_dir))
+        hidden_size=hidden_size)
     model_lib.trace_without_autograph(model)
 
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
