@@ -316,17 +316,16 @@ def padded_tokens_per_example(ds) -> float:
 # ---- stage: throughput -----------------------------------------------------------------
 
 def parse_variant(text: str):
-    """'NAME:KEY=VALUE,KEY=VALUE' -> (NAME, {train.KEY: VALUE}), values typed like the field."""
+    """'NAME:KEY=VALUE,KEY=VALUE' -> (NAME, {train.KEY: VALUE}), each value parsed as `--set`
+    parses it (pipeline_config.set_field)."""
     import pipeline_config
     name, _, assignments = text.partition(":")
-    defaults = pipeline_config.TrainConfig()
+    scratch = pipeline_config.TrainConfig()
     overrides = {}
     for assignment in filter(None, assignments.split(",")):
         key, _, value = assignment.partition("=")
-        current = getattr(defaults, key)
-        overrides[key] = (value if isinstance(current, str) or current is None
-                          else type(current)(json.loads(value.lower()) if isinstance(current, bool)
-                                             else float(value)))
+        pipeline_config.set_field(scratch, key, value)
+        overrides[key] = getattr(scratch, key)
     return name, overrides
 
 
@@ -586,14 +585,7 @@ def run_direct_accuracy(args, train_rows, eval_rows) -> Dict[str, Any]:
     train_cfg = pipeline_train_config(args.learning_rate)
     for assignment in args.direct_set:
         key, _, value = assignment.partition("=")
-        current = getattr(train_cfg, key.strip())
-        if isinstance(current, str):
-            parsed = value
-        elif current is not None and not isinstance(current, list):
-            parsed = type(current)(float(value))
-        else:
-            parsed = json.loads(value)
-        setattr(train_cfg, key.strip(), parsed)
+        pipeline_config.set_field(train_cfg, key.strip(), value)  # parsed as --set parses it
     tf_keras.utils.set_random_seed(train_cfg.seed)
     log(f"direct: training ours in-process {args.epochs} epochs (lr {train_cfg.learning_rate}, "
         f"seed {train_cfg.seed}, "
@@ -930,22 +922,28 @@ def write_docs(results: Dict[str, Any]) -> None:
         render_tables(results),
         DOCS_END,
     ])
+    replace_docs_block(DOCS_BEGIN, DOCS_END, block,
+                       heading="## Fine-tuning: pipeline vs plain HuggingFace TF recipe")
+    log(f"wrote the figures into {os.path.relpath(DOCS, REPO_ROOT)}")
+
+
+def replace_docs_block(begin: str, end: str, block: str, heading: str) -> None:
+    """Puts `block` (which starts with `begin` and ends with `end`) into docs/benchmarks.md in
+    place of the previous block between those markers; appended (under `heading` in a new
+    file) when there is none."""
     if os.path.exists(DOCS):
-        with open(DOCS) as f:
+        with open(DOCS, encoding="utf-8") as f:
             text = f.read()
-        if DOCS_BEGIN in text and DOCS_END in text:
-            head, rest = text.split(DOCS_BEGIN, 1)
-            tail = rest.split(DOCS_END, 1)[1]
-            text = head + block + tail
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            text = head + block + rest.split(end, 1)[1]
         else:
             text = text.rstrip() + "\n\n" + block + "\n"
     else:
         os.makedirs(os.path.dirname(DOCS), exist_ok=True)
-        text = ("# Benchmarks\n\n## Fine-tuning: pipeline vs plain HuggingFace TF recipe\n\n"
-                + block + "\n")
-    with open(DOCS, "w") as f:
+        text = f"# Benchmarks\n\n{heading}\n\n{block}\n"
+    with open(DOCS, "w", encoding="utf-8") as f:
         f.write(text)
-    log(f"wrote the figures into {os.path.relpath(DOCS, REPO_ROOT)}")
 
 
 # ---- main ------------------------------------------------------------------------------

@@ -209,16 +209,8 @@ def render(results: Dict[str, Any]) -> str:
 
 
 def write_docs(results: Dict[str, Any]) -> None:
-    with open(bf.DOCS, encoding="utf-8") as f:
-        text = f.read()
-    block = f"{DOCS_BEGIN}\n{render(results)}\n{DOCS_END}"
-    if DOCS_BEGIN in text and DOCS_END in text:
-        head, rest = text.split(DOCS_BEGIN, 1)
-        text = head + block + rest.split(DOCS_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(bf.DOCS, "w", encoding="utf-8") as f:
-        f.write(text)
+    bf.replace_docs_block(DOCS_BEGIN, DOCS_END, f"{DOCS_BEGIN}\n{render(results)}\n{DOCS_END}",
+                          heading="## Pre-training (ELECTRA replaced-token detection)")
 
 
 def main(argv: List[str] = None) -> int:

@@ -74,9 +74,10 @@ def child(args) -> None:
                              args.seed)
         data_ready = time.perf_counter()
         steps = data_lib.count_batches(ds)
+        import pipeline_config
         for assignment in filter(None, os.environ.get("BENCH_TRAIN_SET", "").split(",")):
             key, _, value = assignment.partition("=")  # e.g. mixed_precision=none
-            setattr(train_cfg, key, value)
+            pipeline_config.set_field(train_cfg, key, value)
         model = bf.ours_build(args.checkpoint, train_cfg.learning_rate, steps, train_cfg,
                               metrics=[ExampleCount()])
     rss["model_built"] = rss_mib()
