@@ -212,16 +212,22 @@ def _split_dirs(uri: str) -> Dict[str, str]:
             for d in sorted(tf.io.gfile.glob(os.path.join(uri, "Split-*")))}
 
 
+def _split_protos(uri: str, filename: str, proto_class):
+    """(split, parsed proto) for each Split-* folder of an artifact that holds `filename`."""
+    for split, directory in _split_dirs(uri).items():
+        path = os.path.join(directory, filename)
+        if tf.io.gfile.exists(path):
+            proto = proto_class()
+            proto.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
+            yield split, proto
+
+
 def _label_counts(statistics_uri: str, label_column: str) -> Dict[str, Dict[str, int]]:
     """Label -> count per split from StatisticsGen's rank histogram of the label feature."""
     from tensorflow_metadata.proto.v0 import statistics_pb2
     counts: Dict[str, Dict[str, int]] = {}
-    for split, directory in _split_dirs(statistics_uri).items():
-        path = os.path.join(directory, "FeatureStats.pb")
-        if not tf.io.gfile.exists(path):
-            continue
-        stats = statistics_pb2.DatasetFeatureStatisticsList()
-        stats.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
+    for split, stats in _split_protos(statistics_uri, "FeatureStats.pb",
+                                      statistics_pb2.DatasetFeatureStatisticsList):
         for dataset in stats.datasets:
             for feature in dataset.features:
                 name = feature.path.step[-1] if feature.path.step else feature.name
@@ -290,12 +296,7 @@ def _label_values(feature) -> List[str]:
 def _anomalies(anomalies_uri: str) -> List[Anomaly]:
     from tensorflow_metadata.proto.v0 import anomalies_pb2
     found = []
-    for split, directory in _split_dirs(anomalies_uri).items():
-        path = os.path.join(directory, "SchemaDiff.pb")
-        if not tf.io.gfile.exists(path):
-            continue
-        proto = anomalies_pb2.Anomalies()
-        proto.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
+    for split, proto in _split_protos(anomalies_uri, "SchemaDiff.pb", anomalies_pb2.Anomalies):
         for feature, info in sorted(proto.anomaly_info.items()):
             found.append(Anomaly(split, feature, _anomaly_text(info),
                                  anomalies_pb2.AnomalyInfo.Severity.Name(info.severity)))
