@@ -168,6 +168,9 @@ class PretrainConfig:
     temperature: float = 1.0
     # Texts longer than this (in WordPiece tokens, with [CLS] and [SEP]) are cut into pieces.
     max_seq_length: int = 128
+    # Pack consecutive texts into sequences of up to max_seq_length ([CLS] a [SEP] b [SEP]
+    # ...), as BERT/ELECTRA pre-training does; false: one text per sequence.
+    pack_texts: bool = True
     bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
     # A resumable checkpoint (generator, discriminator, optimizer) every this many steps.
     checkpoint_every: int = 100

@@ -255,12 +255,49 @@ def test_long_texts_are_cut_into_several_sequences(tiny_checkpoint, vocab):
     from trainer import pretraining, tokenization
     encoder = tokenization.WordPieceEncoder(vocab, True)
     long_text = " ".join(TEXTS[:10])
-    sequences = pretraining.encode_corpus(encoder, [long_text, "", "good movie"], 16)
+    sequences = pretraining.encode_corpus(encoder, [long_text, "", "good movie"], 16,
+                                          pack=False)
     pieces = encoder.tokenize(tf.constant([long_text])).flat_values.numpy().tolist()
     assert all(len(s) <= 16 and s[0] == encoder.cls_id and s[-1] == encoder.sep_id
                for s in sequences)
     body = [t for s in sequences[:-1] for t in s[1:-1]]
     assert body == pieces and len(sequences) == -(-len(pieces) // 14) + 1
+
+
+def test_corpus_packing_fills_sequences_in_order(vocab):
+    """Packed: consecutive texts share a sequence ([CLS] a [SEP] b [SEP] ...), none longer
+    than max_seq_length, every text's pieces kept in order and each followed by [SEP]."""
+    from trainer import pretraining, tokenization
+    encoder = tokenization.WordPieceEncoder(vocab, True)
+    texts = TEXTS[:12] + [" ".join(TEXTS[:10])]  # short texts, then one longer than a row
+    max_len = 24
+    sequences = pretraining.encode_corpus(encoder, texts, max_len)
+    unpacked = pretraining.encode_corpus(encoder, texts, max_len, pack=False)
+    assert all(len(s) <= max_len and s[0] == encoder.cls_id and s[-1] == encoder.sep_id
+               for s in sequences)
+    # Same tokens and [SEP]s in the same order, fewer [CLS]: packing only regroups.
+    def stream(seqs):
+        return [t for s in seqs for t in s[1:].tolist()]
+    assert stream(sequences) == stream(unpacked)
+    assert len(sequences) < len(unpacked)
+    # A sequence is closed only when the next text would not fit.
+    for s, following in zip(sequences[:-1], _next_piece_lengths(sequences, unpacked)):
+        assert len(s) + following > max_len
+
+
+def _next_piece_lengths(packed, unpacked):
+    """For each packed sequence, the length (with its [SEP]) of the text piece that opens
+    the next one."""
+    pieces = [s[1:].tolist() for s in unpacked]
+    out, index = [], 0
+    for s in packed:
+        used = len(s) - 1
+        while used > 0:
+            used -= len(pieces[index])
+            index += 1
+        if index < len(pieces):
+            out.append(len(pieces[index]))
+    return out
 
 
 # --------------------------------------------------------------------------- corpus, config

@@ -280,23 +280,39 @@ def build_models(start_dir: str, config, seed: int):
 # --------------------------------------------------------------------------- data
 
 def encode_corpus(encoder: tokenization.WordPieceEncoder, texts: Iterable[str],
-                  max_seq_length: int, chunk: int = 1024) -> List[np.ndarray]:
-    """[CLS] pieces [SEP] per text; a text longer than `max_seq_length` is cut into several
-    sequences (pre-training wastes nothing by truncating). Empty texts are skipped."""
+                  max_seq_length: int, chunk: int = 1024, pack: bool = True) -> List[np.ndarray]:
+    """Pre-training sequences of at most `max_seq_length` ids, each `[CLS] ... [SEP]`.
+
+    `pack`: consecutive texts fill one sequence, each followed by [SEP] (`[CLS] a [SEP] b
+    [SEP] ...`), as BERT's and ELECTRA's data builders pack sentences into full-length
+    sequences: a step then sees as many tokens as the batch shape allows, and each token has
+    its neighbours as context (a corpus of short lines would otherwise give ~20-token rows).
+    Without `pack`, one text per sequence. Either way a text longer than a sequence is cut
+    into several (pre-training wastes nothing by truncating). Empty texts are skipped.
+    """
     if max_seq_length < 3:
         raise PretrainError(f"pretrain.max_seq_length must be >= 3, got {max_seq_length}")
     body = max_seq_length - 2
     texts = [t for t in texts if t and t.strip()]
-    sequences = []
+    sequences: List[np.ndarray] = []
+    packed: List[int] = []  # the open sequence's ids after [CLS], each text ending in [SEP]
+
+    def close() -> None:
+        if packed:
+            sequences.append(np.asarray([encoder.cls_id] + packed, dtype=np.int32))
+            packed.clear()
+
     for start in range(0, len(texts), chunk):
         pieces = encoder.tokenize(tf.constant(texts[start:start + chunk]))
         values, splits = pieces.flat_values.numpy(), pieces.row_splits.numpy()
         for row in range(len(splits) - 1):
-            ids = values[splits[row]:splits[row + 1]]
+            ids = values[splits[row]:splits[row + 1]].tolist()
             for window in range(0, len(ids), body):
-                sequences.append(np.concatenate(
-                    [[encoder.cls_id], ids[window:window + body], [encoder.sep_id]]
-                ).astype(np.int32))
+                piece = ids[window:window + body] + [encoder.sep_id]
+                if not pack or len(packed) + len(piece) > max_seq_length - 1:
+                    close()
+                packed.extend(piece)
+    close()
     return sequences
 
 
@@ -338,7 +354,8 @@ def pretrain(start_dir: str, texts: Sequence[str], out_dir: str, *, work_dir: st
     lower_case = tokenization.read_lower_case(start_dir)
     encoder = tokenization.WordPieceEncoder(vocab, lower_case)
     texts = list(texts)
-    sequences = encode_corpus(encoder, texts, config.max_seq_length)
+    sequences = encode_corpus(encoder, texts, config.max_seq_length,
+                              pack=config.pack_texts)
     if not sequences:
         raise PretrainError("no text to pre-train on: the corpus and the training text are "
                             "empty")
