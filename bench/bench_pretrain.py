@@ -99,6 +99,9 @@ def run(args) -> Dict[str, Any]:
     cfg = pipeline_config.with_training_defaults(pipeline_config.PipelineConfig(), "scratch")
     if args.learning_rate:  # a diagnostic: the fine-tuning rate of both initialisations
         cfg.train.learning_rate = args.learning_rate
+    for override in args.set:  # e.g. pretrain.batch_size=64, parsed as the CLI's --set
+        key, _, value = override.partition("=")
+        pipeline_config.set_field(cfg, key.strip(), value)
     scratch = os.path.join(args.out, "scratch")
     if not os.path.isdir(scratch):
         build_scratch_checkpoint(texts, scratch, cfg.model)
@@ -152,6 +155,7 @@ def run(args) -> Dict[str, Any]:
             "scratch_vocab_size", "scratch_hidden_size", "scratch_num_layers",
             "scratch_num_heads", "scratch_intermediate_size")},
         "vocab_size": sum(1 for _ in open(os.path.join(scratch, "vocab.txt"), encoding="utf-8")),
+        "settings": list(args.set),
         "pretrain_config": dataclasses.asdict(cfg.pretrain),
         "finetune_config": {"epochs": args.epochs, "batch_size": args.batch_size,
                             "max_seq_length": args.max_seq_length,
@@ -233,6 +237,9 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--pretrained-learning-rate", type=float, default=None,
                         help="fine-tune the pre-trained initialisations at this rate (default: "
                         "the same rate as random init)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a pipeline setting for both models (pretrain.*, model.scratch_*, "
+                             "train.*), as the CLI's --set; repeatable")
     parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--render-only", action="store_true",
