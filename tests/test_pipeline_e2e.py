@@ -5,7 +5,6 @@ SavedModel must answer correctly in a fresh process that imports only TensorFlow
 """
 import json
 import pathlib
-import re
 import subprocess
 import sys
 import textwrap
@@ -16,44 +15,13 @@ from tests import fixtures
 
 pytestmark = pytest.mark.slow
 
-CLI = str(pathlib.Path(sys.executable).parent / "electra-tfx")
-# A 1-layer random-init ELECTRA needs a high learning rate and ~200 steps to leave its plateau.
-TINY_ARGS = ["--epochs", "6", "--batch-size", "16", "--learning-rate", "1e-2",
-             "--max-seq-length", "24", "--set", "train.layer_decay=1.0",
-             "--set", "train.bucket_boundaries=8,12"]
-# Continued ELECTRA pre-training of the checkpoint (a few steps) before fine-tuning.
-PRETRAIN_ARGS = ["--pretrain-steps", "3", "--set", "pretrain.batch_size=16",
-                 "--set", "pretrain.bucket_boundaries=8,12", "--set", "pretrain.log_every=1"]
-
-
-def run_cli(*args, timeout=900):
-    proc = subprocess.run([CLI, "run", *args], capture_output=True, text=True, timeout=timeout)
-    return proc
-
-
-def cli(*args, timeout=300):
-    """Another `electra-tfx` command (runs, report)."""
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def report_images(page: pathlib.Path):
-    """The <img> files of a report page; each must exist beside it."""
-    images = re.findall(r'<img src="([^"]+)"', page.read_text())
-    for image in images:
-        assert (page.parent / image).is_file(), image
-    return set(images)
+from tests.e2e_support import (
+    PRETRAIN_ARGS, TINY_ARGS, build_tiny_checkpoint, cli, report_images, run_cli)
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    """A 1-layer ELECTRA with a WordPiece vocabulary learned from the fixture sentences."""
-    from pipeline_config import ModelConfig
-    from trainer.checkpoint import build_scratch_checkpoint
-    out = tmp_path_factory.mktemp("ckpt") / "tiny"
-    texts = [t for t, _ in fixtures.sentiment_rows(400, seed=1)]
-    config = ModelConfig(scratch_vocab_size=400, scratch_hidden_size=32, scratch_num_layers=1,
-                         scratch_num_heads=2, scratch_intermediate_size=64)
-    return build_scratch_checkpoint(texts, str(out), config)
+    return build_tiny_checkpoint(tmp_path_factory)
 
 
 # 3 bad rows among 483 (0.6%, under the 5% limit): set aside, the run trains on the rest.
@@ -321,27 +289,6 @@ def test_quarantined_rows_are_listed_and_counted(first_run):
     assert sum(record.split_counts.values()) == 480
 
 
-def test_bad_rows_fail_the_run_before_training(tmp_path, tiny_checkpoint):
-    rows = fixtures.sentiment_rows(60, seed=5)
-    train = fixtures.write_csv(tmp_path / "train.csv", rows[:30] + [("", "pos")] * 7 + rows[30:])
-    proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
-                   "--output", str(tmp_path / "out"), *TINY_ARGS)
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    assert "7 of 67 rows are bad; the run stopped before training (--on-bad-rows fail):" \
-        in proc.stderr
-    for row in range(32, 37):
-        assert f"  - {train} row {row}: no value for 'text'" in proc.stderr
-    assert "  ... and 2 more" in proc.stderr
-    assert f"Every bad row, with its problem: {tmp_path / 'out' / 'quarantine' / '*.jsonl'}" \
-        in proc.stderr
-    assert "--on-bad-rows quarantine" in proc.stderr
-    from pipeline.run_record import read_run
-    record = read_run(str(tmp_path / "out" / "metadata.sqlite"))
-    assert record.state_of("Transform") is None and record.state_of("Trainer") is None
-
-
-
 def test_a_candidate_worse_than_the_baseline_is_not_pushed(first_run, second_run,
                                                            tiny_checkpoint):
     """Learning rate 0: the candidate keeps its random head. The absolute bar and the
@@ -369,25 +316,3 @@ def test_a_candidate_worse_than_the_baseline_is_not_pushed(first_run, second_run
     # Only the candidate's training changed: the baseline was not retrained.
     assert record.state_of("baseline_trainer") == "cached"
     assert record.state_of("Trainer") == "ran"
-
-
-def test_anomalies_stop_the_run_before_training(tmp_path, tiny_checkpoint):
-    train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(60, seed=3))
-    # A column training never had: TFDV's anomaly, not a bad row.
-    eval_rows = [(text, label, "web") for text, label in fixtures.sentiment_rows(20, seed=4)]
-    evaluation = fixtures.write_csv(tmp_path / "eval" / "eval.csv", eval_rows,
-                                    header=("text", "label", "source"))
-    proc = run_cli("--train", str(train), "--eval", str(evaluation), "--checkpoint",
-                   tiny_checkpoint, "--output", str(tmp_path / "out"), *TINY_ARGS)
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "[eval] feature 'source': New column" in proc.stderr
-    assert "stopped before Transform" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    from pipeline.run_record import read_run
-    record = read_run(str(tmp_path / "out" / "metadata.sqlite"))
-    assert record.state_of("Transform") is None and record.state_of("Trainer") is None
-    assert not (tmp_path / "out" / "serving").exists()
-    # The report still shows the data and the anomaly that stopped the run.
-    page = (tmp_path / "out" / "report" / "index.html").read_text()
-    assert "Stopped at the anomaly gate" in page and 'id="anomalies"' in page and "source" in page
-    assert "data_summary.png" in report_images(tmp_path / "out" / "report" / "index.html")
