@@ -4,13 +4,15 @@ Adding a task means one new module that subclasses `Task`, plus its tests; the p
 data pipeline, optimizer and export code are shared.
 """
 import abc
-from typing import Any, Dict, List
+from typing import Any, Dict, List, TYPE_CHECKING
 
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
 
 from trainer.run_context import RunContext
+
+if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
+    import tensorflow_model_analysis as tfma
 
 # Sequence features every task emits from Transform (variable length, no padding).
 SEQUENCE_FEATURES = ("input_ids", "attention_mask", "token_type_ids")
@@ -65,5 +67,5 @@ class Task(abc.ABC):
         """The SavedModel's signatures, keyed by signature name."""
 
     @abc.abstractmethod
-    def eval_config(self, context: RunContext, label_stats: Any) -> tfma.EvalConfig:
+    def eval_config(self, context: RunContext, label_stats: Any) -> "tfma.EvalConfig":
         """TFMA set-up: metrics, thresholds and the model spec for the Evaluator."""

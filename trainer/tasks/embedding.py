@@ -15,10 +15,9 @@ Signatures: `serve_text` and `serve_embedding` (input `text` string [-1]) and `s
 (input `examples`: serialized tf.Examples with the text column), all returning `embedding`
 float32 [-1, hidden].
 """
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, TYPE_CHECKING
 
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 import tensorflow_text  # noqa: F401  (TF Text ops must be registered wherever this runs)
 import tensorflow_transform as tft
 import tf_keras
@@ -30,6 +29,9 @@ from trainer.features import dense_strings
 from trainer.run_context import RunContext
 from trainer.tasks.base import SEQUENCE_FEATURES, Task
 from trainer.tasks.text_classification import as_raw_feature
+
+if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
+    import tensorflow_model_analysis as tfma
 
 
 class ExportOnlyModel(tf_keras.Model):
@@ -108,8 +110,9 @@ class EmbeddingTask(Task):
             embedding.SIGNATURE_NAME: embedding.serve_embedding_signature(model, context),
         }
 
-    def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> tfma.EvalConfig:
+    def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
         # No label: the blessing only checks that the exported model embeds the eval split.
+        import tensorflow_model_analysis as tfma  # here: training does not need TFMA
         count = tfma.MetricConfig(
             class_name="ExampleCount",
             threshold=tfma.MetricThreshold(

@@ -14,10 +14,9 @@ Model: TFElectraForQuestionAnswering's start/end heads, logits stacked as [B, T,
 mean of the start and end cross-entropies. Serving (`serve_text`: question, context ->
 answer, score, start, end) computes the windows and decodes the best span in the graph.
 """
-from typing import Any, Dict, List
+from typing import Any, Dict, List, TYPE_CHECKING
 
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 import tensorflow_text  # noqa: F401  (TF Text ops must be registered wherever this runs)
 import tensorflow_transform as tft
 import tf_keras
@@ -28,6 +27,9 @@ from trainer import tokenization
 from trainer.features import dense_strings
 from trainer.run_context import RunContext
 from trainer.tasks.base import SEQUENCE_FEATURES, Task
+
+if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
+    import tensorflow_model_analysis as tfma
 
 WINDOW_FEATURES = ("window_lengths", "start_positions", "end_positions")
 
@@ -189,12 +191,13 @@ class QuestionAnsweringTask(Task):
         }
 
     # ---- Evaluator -------------------------------------------------------------------
-    def eval_config(self, context: RunContext, label_counts) -> tfma.EvalConfig:
+    def eval_config(self, context: RunContext, label_counts) -> "tfma.EvalConfig":
         """SQuAD EM/F1 (fractions) of the served answers against the raw `answers_text`.
 
         Blessing: F1 must exceed `eval.min_accuracy` (default: 0, i.e. some answer overlaps),
         and may not drop more than `eval.max_accuracy_drop` against the last blessed model.
         """
+        import tensorflow_model_analysis as tfma  # here: training does not need TFMA
         from trainer import qa_metrics
 
         cfg = context.config

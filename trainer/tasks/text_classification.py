@@ -6,10 +6,9 @@ micro/macro F1) and `regression` (a float label, e.g. a similarity score; MSE lo
 Pearson, Spearman and MSE). Every variant also exports `serve_embedding`.
 """
 import math
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, TYPE_CHECKING
 
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 import tensorflow_text  # noqa: F401  (TF Text ops must be registered wherever this runs)
 import tensorflow_transform as tft
 import tf_keras
@@ -20,6 +19,9 @@ from trainer import tokenization
 from trainer.features import dense_strings
 from trainer.run_context import RunContext
 from trainer.tasks.base import SEQUENCE_FEATURES, Task
+
+if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
+    import tensorflow_model_analysis as tfma
 
 LABEL_VOCABULARY = "label"
 SINGLE_LABEL, MULTI_LABEL, REGRESSION = "single_label", "multi_label", "regression"
@@ -337,7 +339,8 @@ class TextClassificationTask(Task):
         }
 
     # ---- Evaluator -------------------------------------------------------------------
-    def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> tfma.EvalConfig:
+    def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
+        import tensorflow_model_analysis as tfma  # here: training does not need TFMA
         cfg = context.config
         mode = label_mode(cfg)
         if mode == REGRESSION:
@@ -380,7 +383,8 @@ class TextClassificationTask(Task):
             ])
 
 
-def _model_spec(label_key: str, prediction_key: str) -> tfma.ModelSpec:
+def _model_spec(label_key: str, prediction_key: str) -> "tfma.ModelSpec":
+    import tensorflow_model_analysis as tfma  # here: training does not need TFMA
     return tfma.ModelSpec(signature_name="serving_default", label_key=label_key,
                           prediction_key=prediction_key,
                           preprocessing_function_names=["transform_features"])
@@ -389,8 +393,9 @@ def _model_spec(label_key: str, prediction_key: str) -> tfma.ModelSpec:
 REGRESSION_METRICS = "trainer.regression_metrics"
 
 
-def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> tfma.EvalConfig:
+def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
     """MSE must beat predicting the training mean (MSE = variance of the training labels)."""
+    import tensorflow_model_analysis as tfma  # here: training does not need TFMA
     values, weights = [], []
     for value, count in label_counts.items():
         try:
@@ -419,9 +424,10 @@ def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> tfma.EvalCon
             tfma.MetricConfig(class_name="SpearmanCorrelation", module=REGRESSION_METRICS)])])
 
 
-def multi_label_eval_config(cfg, label_counts: Mapping[str, int]) -> tfma.EvalConfig:
+def multi_label_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
     """Micro F1 (threshold 0.5) must beat predicting every label for every text
     (micro F1 2p/(1+p) with p the share of positive label cells), or eval.min_accuracy."""
+    import tensorflow_model_analysis as tfma  # here: training does not need TFMA
     per_label: Dict[str, int] = {}
     examples = 0
     for cell, count in label_counts.items():

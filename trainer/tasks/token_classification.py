@@ -13,19 +13,20 @@ Data: JSON Lines `{"tokens": [...], "tags": [...]}` or CoNLL files (components/c
 * Metrics: token accuracy; for BIO/IOB2 tag sets also strict entity-level precision, recall and
   F1 (seqeval semantics, trainer/entity_metrics.py), computed by TFMA in the Evaluator.
 """
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, TYPE_CHECKING
 
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 import tensorflow_text  # noqa: F401  (TF Text ops must be registered wherever this runs)
 import tensorflow_transform as tft
 import tf_keras
 
-from trainer import entity_metrics
 from trainer import model as model_lib
 from trainer import tokenization
 from trainer.run_context import RunContext
 from trainer.tasks.base import Task
+
+if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
+    import tensorflow_model_analysis as tfma
 
 TAG_VOCABULARY = "tags"
 IGNORE_INDEX = -100
@@ -211,7 +212,10 @@ class TokenClassificationTask(Task):
         return signatures
 
     # ---- Evaluator -------------------------------------------------------------------
-    def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> tfma.EvalConfig:
+    def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
+        import tensorflow_model_analysis as tfma  # here: training does not need TFMA
+
+        from trainer import entity_metrics  # its TFMA metrics import TFMA
         cfg = context.config
         total = sum(label_counts.values()) or 1
         majority_rate = max(label_counts.values(), default=0) / total
