@@ -140,9 +140,11 @@ class PretrainConfig:
     # Pre-training steps. None: scratch_steps when the checkpoint was built from scratch
     # (`--checkpoint scratch`, or `auto` without the hub), else 0 (no pre-training).
     steps: Optional[int] = None
-    # The default budget of a from-scratch checkpoint: about a minute on 2 CPU cores for
-    # the default small model and the embedded data.
-    scratch_steps: int = 300
+    # The default budget of a from-scratch checkpoint: under a minute on 2 CPU cores for the
+    # default small model and the embedded data (100 packed steps: ~390k tokens, ~9 passes
+    # over its 2.4k training sentences; longer runs on that little text memorise it and
+    # fine-tune worse, docs/benchmarks.md "Pre-training").
+    scratch_steps: int = 100
     # Extra unlabelled text: a file, folder or glob of plain text (.txt, one text a line),
     # JSON Lines or CSV (the `corpus_text_column` field/column), .gz allowed.
     corpus: Optional[str] = None
