@@ -52,3 +52,30 @@ def test_long_lists_are_summarised():
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+def test_the_run_report_reads_the_same_anomalies_with_severity(tmp_path):
+    """The report (pipeline/report/collect.py) and the gate share one reader: every split
+    found on disk, TFDV's severity, and "problem: detail" as the report's text."""
+    from pipeline.report import collect
+    train = pd.DataFrame({"text": ["good", "bad", "fine"], "label": ["pos", "neg", "pos"]})
+    bad_eval = pd.DataFrame({"text": ["ok", "meh"], "label": ["pos", "maybe"]})
+    proto = _write_anomalies(tmp_path, "eval", train, bad_eval)
+    _write_anomalies(tmp_path, "train", train, train)
+
+    gate_found = read_anomalies(str(tmp_path))  # splits discovered on disk
+    report_found = collect._anomalies(str(tmp_path))
+    assert [(a.split, a.feature) for a in gate_found] == \
+        [(a.split, a.feature) for a in report_found] == \
+        [("eval", feature) for feature in sorted(proto.anomaly_info)]
+    gate_view = next(a for a in gate_found if a.feature == "label")
+    report_view = next(a for a in report_found if a.feature == "label")
+
+    info = proto.anomaly_info["label"]
+    severity = type(info).Severity.Name(info.severity)
+    assert severity in ("ERROR", "WARNING")
+    assert (gate_view.split, gate_view.feature, gate_view.severity) == ("eval", "label", severity)
+    assert (report_view.split, report_view.feature, report_view.severity) == ("eval", "label",
+                                                                            severity)
+    assert report_view.description == f"{info.short_description}: {info.description}"
+    assert "maybe" in report_view.description

@@ -294,24 +294,9 @@ def _label_values(feature) -> List[str]:
 
 
 def _anomalies(anomalies_uri: str) -> List[Anomaly]:
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-    found = []
-    for split, proto in _split_protos(anomalies_uri, "SchemaDiff.pb", anomalies_pb2.Anomalies):
-        for feature, info in sorted(proto.anomaly_info.items()):
-            found.append(Anomaly(split, feature, _anomaly_text(info),
-                                 anomalies_pb2.AnomalyInfo.Severity.Name(info.severity)))
-        if proto.HasField("dataset_anomaly_info"):
-            info = proto.dataset_anomaly_info
-            found.append(Anomaly(split, "(dataset)", _anomaly_text(info),
-                                 anomalies_pb2.AnomalyInfo.Severity.Name(info.severity)))
-    return found
-
-
-def _anomaly_text(info) -> str:
-    text = info.short_description
-    if info.description and info.description != text:
-        text = f"{text}: {info.description}" if text else info.description
-    return text
+    from components.anomalies import read_anomalies  # the anomaly gate's reader
+    return [Anomaly(a.split, a.feature, a.description, a.severity)
+            for a in read_anomalies(anomalies_uri)]
 
 
 def _history(model_run_uri: str) -> Dict[str, List[float]]:
