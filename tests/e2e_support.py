@@ -1,10 +1,12 @@
 """What the end-to-end test modules share: the `electra-tfx` command, the tiny model's
 settings and checkpoint. Two modules, so pytest-xdist runs the long pipeline runs and the
 runs that stop early on different workers."""
+import json
 import pathlib
 import re
 import subprocess
 import sys
+import textwrap
 
 from tests import fixtures
 
@@ -45,3 +47,21 @@ def build_tiny_checkpoint(tmp_path_factory):
     config = ModelConfig(scratch_vocab_size=400, scratch_hidden_size=32, scratch_num_layers=1,
                          scratch_num_heads=2, scratch_intermediate_size=64)
     return build_scratch_checkpoint(texts, str(out), config)
+
+
+def serve(model_dir, code):
+    """Runs `code` against the SavedModel in a fresh interpreter: TensorFlow and TF Text only."""
+    script = textwrap.dedent("""
+        import json, sys
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401
+        assert "transformers" not in sys.modules
+        model = tf.saved_model.load(sys.argv[1])
+    """) + textwrap.dedent(code) + textwrap.dedent("""
+        assert not any(m.split(".")[0] in ("transformers", "trainer", "pipeline", "components")
+                       for m in sys.modules), "the served model needed project code"
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(model_dir)], capture_output=True,
+                          text=True, timeout=300, env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

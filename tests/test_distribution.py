@@ -108,8 +108,13 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     two_replicas, two_loss, two_weights = train("mirrored")
     print(json.dumps({
         "replicas": [one_replicas, two_replicas], "loss": [one_loss, two_loss],
-        "max_weight_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(one_weights, two_weights)),
         "max_weight_change": max(float(np.max(np.abs(a - b))) for a, b in zip(one_weights, initial)),
+        # How far apart the two runs ended, relative to how far training moved the weights (L2
+        # over all weights). Not an element-wise maximum: Adam divides by sqrt(v), so a weight
+        # whose gradient is ~0 can move by ~lr in either run on summation-order noise alone.
+        "relative_weight_diff": float(np.sqrt(
+            sum(np.sum((a - b) ** 2) for a, b in zip(one_weights, two_weights))
+            / sum(np.sum((a - b) ** 2) for a, b in zip(one_weights, initial)))),
     }))
 """)
 
@@ -126,7 +131,7 @@ def test_mirrored_over_two_cpus_equals_one_device(tiny_checkpoint):
     one, two = result["loss"]
     assert two == pytest.approx(one, rel=1e-4)
     assert result["max_weight_change"] > 1e-4  # it trained
-    assert result["max_weight_diff"] < 1e-4, result
+    assert result["relative_weight_diff"] < 0.05, result
 
 
 def test_mixed_bfloat16_trains_and_serves_float32(tiny_checkpoint, tmp_path):

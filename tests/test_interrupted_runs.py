@@ -185,7 +185,7 @@ def _wait_for(predicate, proc, log, timeout=900):
 @pytest.mark.slow
 def test_killed_run_resumes_training_from_its_checkpoint(tmp_path, tiny_checkpoint):
     from pipeline.run_record import open_store, read_run, run_ids
-    from tests.test_pipeline_e2e import CLI, TINY_ARGS
+    from tests.e2e_support import CLI, TINY_ARGS
     train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(480, seed=2))
     output = tmp_path / "out"
     command = [CLI, "run", "--train", str(train), "--checkpoint", tiny_checkpoint,

@@ -5,18 +5,14 @@ SavedModel must answer correctly in a fresh process that imports only TensorFlow
 """
 import json
 import pathlib
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from tests import fixtures
+from tests.e2e_support import (
+    PRETRAIN_ARGS, TINY_ARGS, build_tiny_checkpoint, cli, report_images, run_cli, serve)
 
 pytestmark = pytest.mark.slow
-
-from tests.e2e_support import (
-    PRETRAIN_ARGS, TINY_ARGS, build_tiny_checkpoint, cli, report_images, run_cli)
 
 
 @pytest.fixture(scope="module")
@@ -42,24 +38,6 @@ def first_run(tmp_path_factory, tiny_checkpoint):
                    "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
                    "--pretrain-corpus", str(corpus))
     return root, train, output, proc
-
-
-def _serve(model_dir, code):
-    """Runs `code` against the SavedModel in a fresh interpreter: TensorFlow and TF Text only."""
-    script = textwrap.dedent("""
-        import json, sys
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401
-        assert "transformers" not in sys.modules
-        model = tf.saved_model.load(sys.argv[1])
-    """) + textwrap.dedent(code) + textwrap.dedent("""
-        assert not any(m.split(".")[0] in ("transformers", "trainer", "pipeline", "components")
-                       for m in sys.modules), "the served model needed project code"
-    """)
-    proc = subprocess.run([sys.executable, "-c", script, str(model_dir)], capture_output=True,
-                          text=True, timeout=300, env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_run_is_blessed_and_pushed(first_run, tiny_checkpoint):
@@ -101,7 +79,7 @@ def test_pushed_model_answers_raw_text(first_run):
     _, _, output, _ = first_run
     (version,) = (output / "serving" / "electra_classifier").iterdir()
     held_out = fixtures.sentiment_rows(60, seed=99)
-    result = _serve(version, f"""
+    result = serve(version, f"""
         import base64
         card = json.load(open(sys.argv[1] + "/model_card.json"))
         request = card["request_examples"]["serve_text"]["instances"][0]

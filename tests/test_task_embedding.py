@@ -163,7 +163,7 @@ def test_pretrained_embeddings_separate_sentiment(shared_checkpoint):
 @pytest.mark.slow
 def test_embedding_end_to_end(tmp_path, tiny_checkpoint):
     from tests import fixtures
-    from tests.test_pipeline_e2e import run_cli
+    from tests.e2e_support import run_cli
     # Real, distinct sentences (template ones repeat, and SchemaGen would then infer a closed
     # domain for the text column and flag the eval split's new sentences).
     with open(EMBEDDED_DATA / "amazon.jsonl") as f:

@@ -221,7 +221,7 @@ def _pushed(output):
 @pytest.mark.slow
 def test_multi_label_end_to_end(tmp_path, topic_checkpoint):
     from tests import fixtures
-    from tests.test_pipeline_e2e import TINY_ARGS, _serve, run_cli
+    from tests.e2e_support import TINY_ARGS, run_cli, serve as _serve
     train = fixtures.write_csv(tmp_path / "train.csv", multi_label_rows(480, 2))
     # A plumbing test: a tiny random model does not learn this reliably in a few epochs, so
     # the bar is lowered and the simple baseline need not be beaten; learning is shown by
@@ -263,7 +263,7 @@ def test_multi_label_end_to_end(tmp_path, topic_checkpoint):
 @pytest.mark.slow
 def test_regression_end_to_end(tmp_path, topic_checkpoint):
     from tests import fixtures
-    from tests.test_pipeline_e2e import TINY_ARGS, _serve, run_cli
+    from tests.e2e_support import TINY_ARGS, run_cli, serve as _serve
     train = fixtures.write_csv(tmp_path / "train.csv", regression_rows(480, 2),
                                header=("text", "score"))
     proc = run_cli("--train", str(train), "--checkpoint", topic_checkpoint, "--regression",

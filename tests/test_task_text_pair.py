@@ -170,7 +170,7 @@ def pair_checkpoint(tmp_path_factory):
 @pytest.mark.slow
 def test_text_pair_end_to_end(tmp_path, pair_checkpoint):
     from tests import fixtures
-    from tests.test_pipeline_e2e import TINY_ARGS, _serve, run_cli
+    from tests.e2e_support import TINY_ARGS, run_cli, serve as _serve
     train = fixtures.write_csv(tmp_path / "train.csv", second_text_rows(480, 2),
                                header=("premise", "hypothesis", "label"))
     proc = run_cli("--task", "text-pair-classification", "--train", str(train),
