@@ -137,6 +137,13 @@ def run(args) -> Dict[str, Any]:
             "num_tokens", "metrics")}
         checkpoints[f"pre-trained {steps} steps"] = out_dir
 
+    # Fine-tuning may use only some of the labels (a semi-supervised setting: pre-training
+    # still reads every training text, unlabelled); the subset is the same for every model.
+    labelled_rows = train_rows
+    if args.labelled:
+        import random
+        labelled_rows = random.Random(0).sample(train_rows, args.labelled)
+        bf.log(f"fine-tuning on {len(labelled_rows)} of the {len(train_rows)} labelled rows")
     finetune = {}
     for name, checkpoint in checkpoints.items():
         runs = []
@@ -145,7 +152,7 @@ def run(args) -> Dict[str, Any]:
             train_cfg = dataclasses.replace(cfg.train,
                                             learning_rate=args.pretrained_learning_rate)
         for seed in args.seeds:
-            result = fine_tune(checkpoint, train_rows, eval_rows, train_cfg, epochs=args.epochs,
+            result = fine_tune(checkpoint, labelled_rows, eval_rows, train_cfg, epochs=args.epochs,
                                batch_size=args.batch_size, max_len=args.max_seq_length,
                                seed=seed)
             bf.log(f"fine-tune [{name}] seed {seed}: accuracy {result['accuracy']:.4f} "
@@ -161,6 +168,7 @@ def run(args) -> Dict[str, Any]:
         "machine": bf.machine_info(),
         "load": [load_before, os.getloadavg()[0]],
         "data": {"train_examples": len(train_rows), "eval_examples": len(eval_rows),
+                 "labelled_examples": len(labelled_rows),
                  "eval_majority_rate": max(
                      sum(int(r["label"]) for r in eval_rows),
                      sum(1 - int(r["label"]) for r in eval_rows)) / len(eval_rows)},
@@ -253,6 +261,9 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a pipeline setting for both models (pretrain.*, model.scratch_*, "
                              "train.*), as the CLI's --set; repeatable")
+    parser.add_argument("--labelled", type=int, default=None, metavar="N",
+                        help="fine-tune on N of the training rows (same N for every model); "
+                             "pre-training still reads all training text")
     parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--render-only", action="store_true",
