@@ -269,35 +269,27 @@ def test_corpus_packing_fills_sequences_in_order(vocab):
     than max_seq_length, every text's pieces kept in order and each followed by [SEP]."""
     from trainer import pretraining, tokenization
     encoder = tokenization.WordPieceEncoder(vocab, True)
-    texts = TEXTS[:12] + [" ".join(TEXTS[:10])]  # short texts, then one longer than a row
-    max_len = 24
-    sequences = pretraining.encode_corpus(encoder, texts, max_len)
-    unpacked = pretraining.encode_corpus(encoder, texts, max_len, pack=False)
-    assert all(len(s) <= max_len and s[0] == encoder.cls_id and s[-1] == encoder.sep_id
-               for s in sequences)
-    # Same tokens and [SEP]s in the same order, fewer [CLS]: packing only regroups.
+    # Texts of 1 to ~10 words, then one longer than a row: with several row lengths, some
+    # rows end exactly full and some are closed because the next text is one token too long.
+    texts = [" ".join(t.split()[:1 + i % len(t.split())]) for i, t in enumerate(TEXTS[:80])]
+    texts.append(" ".join(TEXTS[:10]))
+
     def stream(seqs):
         return [t for s in seqs for t in s[1:].tolist()]
-    assert stream(sequences) == stream(unpacked)
-    assert len(sequences) < len(unpacked)
-    # A sequence is closed only when the next text would not fit.
-    for s, following in zip(sequences[:-1], _next_piece_lengths(sequences, unpacked)):
-        assert len(s) + following > max_len
 
-
-def _next_piece_lengths(packed, unpacked):
-    """For each packed sequence, the length (with its [SEP]) of the text piece that opens
-    the next one."""
-    pieces = [s[1:].tolist() for s in unpacked]
-    out, index = [], 0
-    for s in packed:
-        used = len(s) - 1
-        while used > 0:
-            used -= len(pieces[index])
-            index += 1
-        if index < len(pieces):
-            out.append(len(pieces[index]))
-    return out
+    for max_len in (24, 32, 48):
+        sequences = pretraining.encode_corpus(encoder, texts, max_len)
+        unpacked = pretraining.encode_corpus(encoder, texts, max_len, pack=False)
+        assert all(len(s) <= max_len and s[0] == encoder.cls_id and s[-1] == encoder.sep_id
+                   for s in sequences)
+        # Same tokens and [SEP]s in the same order, fewer [CLS]: packing only regroups.
+        assert stream(sequences) == stream(unpacked)
+        assert len(sequences) < len(unpacked)
+        # A sequence is closed only when the next text would not fit: the piece that opens
+        # the next sequence (up to its first [SEP]) was too long for this one.
+        for s, following in zip(sequences[:-1], sequences[1:]):
+            opening_piece = following[1:].tolist().index(encoder.sep_id) + 1
+            assert len(s) + opening_piece > max_len, max_len
 
 
 # --------------------------------------------------------------------------- corpus, config
