@@ -320,12 +320,12 @@ def parse_variant(text: str):
     parses it (pipeline_config.set_field)."""
     import pipeline_config
     name, _, assignments = text.partition(":")
-    scratch = pipeline_config.TrainConfig()
+    parsed = pipeline_config.TrainConfig()
     overrides = {}
     for assignment in filter(None, assignments.split(",")):
         key, _, value = assignment.partition("=")
-        pipeline_config.set_field(scratch, key, value)
-        overrides[key] = getattr(scratch, key)
+        pipeline_config.set_field(parsed, key, value)
+        overrides[key] = getattr(parsed, key)
     return name, overrides
 
 

@@ -96,7 +96,7 @@ def run(args) -> Dict[str, Any]:
 
     load_before = os.getloadavg()[0]
     train_rows, eval_rows = split_rows(args.data, args.eval_percent)
-    texts = [r["text"] for r in train_rows]
+    training_texts = [r["text"] for r in train_rows]
     bf.log(f"split: {len(train_rows)} train / {len(eval_rows)} eval")
     cfg = pipeline_config.with_training_defaults(pipeline_config.PipelineConfig(), "scratch")
     if args.learning_rate:  # a diagnostic: the fine-tuning rate of both initialisations
@@ -113,10 +113,10 @@ def run(args) -> Dict[str, Any]:
     # As the pipeline does (pipeline/runner.py, components/pretrainer.py): the scratch
     # vocabulary learns from the training text and the corpus; pre-training reads the corpus
     # and, unless pretrain.use_training_text=false, the training text.
-    texts = (texts if cfg.pretrain.use_training_text else []) + corpus
+    texts = (training_texts if cfg.pretrain.use_training_text else []) + corpus
     scratch = os.path.join(args.out, "scratch")
     if not os.path.isdir(scratch):
-        build_scratch_checkpoint([r["text"] for r in train_rows] + corpus, scratch, cfg.model)
+        build_scratch_checkpoint(training_texts + corpus, scratch, cfg.model)
     checkpoints = {"random init": scratch}
     pretrain_runs = {}
     for steps in args.pretrain_steps:

@@ -57,10 +57,11 @@ def plain(checkpoint: str, texts, steps: int, learning_rate: float) -> None:
     import tf_keras
     from transformers import TFElectraForPreTraining
     from trainer import tokenization
+    from trainer.pretraining import SPECIAL_TOKENS
     vocab = tokenization.load_vocab(os.path.join(checkpoint, "vocab.txt"))
     encoder = tokenization.WordPieceEncoder(vocab, lower_case=True)
     ids = encoder.encode(tf.constant(texts), 32)["input_ids"].to_tensor().numpy()
-    special = {vocab.index(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")}
+    special = {vocab.index(t) for t in SPECIAL_TOKENS}
     assert vocab.index("[PAD]") == 0  # padding positions are id 0 below
     word_ids = sorted(set(ids.flatten().tolist()) - special)
     model = TFElectraForPreTraining.from_pretrained(checkpoint, use_safetensors=False,
