@@ -113,8 +113,11 @@ class TrainConfig:
     # None: PRETRAINED_LAYER_DECAY, or 1.0 for a scratch checkpoint (nothing to preserve).
     layer_decay: Optional[float] = None
     clip_norm: float = 1.0
-    # Sequence lengths at which batches are cut; each batch pads to its longest example.
+    # Sequence lengths at which batches are cut. pad_to_bucket: each batch pads to its
+    # bucket's upper length (16, 32, 64, then model.max_seq_length): a few fixed shapes,
+    # which bounds memory; false: each batch pads to its longest example.
     bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
+    pad_to_bucket: bool = True
     use_xla: bool = False
     # Training at scale (trainer/distribution.py): one-device | mirrored | multi-worker | tpu,
     # auto | none | mixed_float16 | mixed_bfloat16 (auto: bfloat16 where the hardware computes

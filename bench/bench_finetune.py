@@ -232,8 +232,12 @@ def ours_encode(encoder, rows, max_len: int):
     return encoded, labels
 
 
-def ours_dataset(encoded, labels, batch_size: int, boundaries, shuffle: bool, seed: int):
+def ours_dataset(encoded, labels, batch_size: int, train_cfg, max_len: int, shuffle: bool,
+                 seed: int):
     """trainer/data.py's make_dataset, from the encoder's ragged tensors instead of TFRecords.
+
+    Batched as trainer/run.py batches: `train_cfg`'s bucket boundaries, and with
+    `train_cfg.pad_to_bucket` each batch padded to its bucket's length (`max_len` the last).
 
     The same steps in the same order (cache, shuffle, ``data.batch_by_length``, a small
     shuffle of batches, split into int32 model inputs and the label, prefetch); only the
@@ -252,7 +256,9 @@ def ours_dataset(encoded, labels, batch_size: int, boundaries, shuffle: bool, se
         lambda ex: {k: tf.identity(v) for k, v in ex.items()}).cache()
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = data_lib.batch_by_length(ds, batch_size, boundaries)
+    ds = data_lib.batch_by_length(
+        ds, batch_size, train_cfg.bucket_boundaries,
+        max_length=max_len if getattr(train_cfg, "pad_to_bucket", False) else None)
     if shuffle:
         ds = ds.shuffle(16, seed=seed + 1, reshuffle_each_iteration=True)
 
@@ -280,7 +286,8 @@ def pipeline_train_config(learning_rate: float):
 def train_config_summary(train) -> Dict[str, Any]:
     return {k: getattr(train, k) for k in (
         "learning_rate", "weight_decay", "warmup_ratio", "layer_decay", "clip_norm",
-        "bucket_boundaries", "use_xla", "mixed_precision", "seed") if hasattr(train, k)}
+        "bucket_boundaries", "pad_to_bucket", "use_xla", "mixed_precision", "seed")
+        if hasattr(train, k)}
 
 
 def ours_build(ckpt: str, lr: float, num_train_steps: int, train_cfg, metrics=None):
@@ -425,7 +432,8 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
                     max_length=args.max_seq_length)["input_ids"]
     same_ids = sum(list(a) == list(b) for a, b in
                    zip(hf_ids, enc["input_ids"].to_list()))
-    ours_ds = ours_dataset(enc, labels, args.batch_size, boundaries, shuffle=True, seed=args.seed)
+    ours_ds = ours_dataset(enc, labels, args.batch_size, train_cfg, args.max_seq_length,
+                           shuffle=True, seed=args.seed)
     length_stats = {
         "mean": float(np.mean(lengths)), "median": float(np.median(lengths)),
         "p95": float(np.percentile(lengths, 95)), "max": int(np.max(lengths)),
@@ -466,13 +474,13 @@ def run_throughput(args, train_rows) -> Dict[str, Any]:
                 tokenization.load_vocab(os.path.join(args.checkpoint, "vocab.txt")),
                 lower_case=True)
             enc, labels = ours_encode(encoder, subset, args.max_seq_length)
-            ds = ours_dataset(enc, labels, args.batch_size, boundaries, shuffle=True,
-                              seed=args.seed)
+            run_cfg = dataclasses.replace(train_cfg, **overrides)
+            ds = ours_dataset(enc, labels, args.batch_size, run_cfg, args.max_seq_length,
+                              shuffle=True, seed=args.seed)
             t_data = time.perf_counter()
             # The pipeline counts its steps the same way (data.count_batches).
             from trainer import data as data_lib
             steps = data_lib.count_batches(ds)
-            run_cfg = dataclasses.replace(train_cfg, **overrides)
             model = ours_build(args.checkpoint, run_cfg.learning_rate, steps, run_cfg,
                                metrics=[ExampleCount()])
         t_built = time.perf_counter()
@@ -595,14 +603,14 @@ def run_direct_accuracy(args, train_rows, eval_rows) -> Dict[str, Any]:
     encoder = tokenization.WordPieceEncoder(
         tokenization.load_vocab(os.path.join(args.checkpoint, "vocab.txt")), lower_case=True)
     enc, labels = ours_encode(encoder, train_rows, args.max_seq_length)
-    ds = ours_dataset(enc, labels, args.batch_size, train_cfg.bucket_boundaries, shuffle=True,
-                      seed=train_cfg.seed)
+    ds = ours_dataset(enc, labels, args.batch_size, train_cfg, args.max_seq_length,
+                      shuffle=True, seed=train_cfg.seed)
     steps = data_lib.count_batches(ds) * args.epochs
     model = ours_build(args.checkpoint, train_cfg.learning_rate, steps, train_cfg)
     history = model.fit(ds, epochs=args.epochs, verbose=2)
     train_seconds = time.perf_counter() - t0
     eval_enc, eval_labels = ours_encode(encoder, eval_rows, args.max_seq_length)
-    eval_ds = ours_dataset(eval_enc, eval_labels, 64, train_cfg.bucket_boundaries,
+    eval_ds = ours_dataset(eval_enc, eval_labels, 64, train_cfg, args.max_seq_length,
                            shuffle=False, seed=0)
     correct = total = 0
     for features, y in eval_ds:

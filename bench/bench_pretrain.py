@@ -60,12 +60,12 @@ def fine_tune(checkpoint: str, train_rows, eval_rows, train_cfg, *, epochs: int,
     encoder = tokenization.WordPieceEncoder(
         tokenization.load_vocab(os.path.join(checkpoint, "vocab.txt")), lower_case=True)
     enc, labels = bf.ours_encode(encoder, train_rows, max_len)
-    ds = bf.ours_dataset(enc, labels, batch_size, train_cfg.bucket_boundaries, shuffle=True,
+    ds = bf.ours_dataset(enc, labels, batch_size, train_cfg, max_len, shuffle=True,
                          seed=seed)
     steps = data_lib.count_batches(ds) * epochs
     model = bf.ours_build(checkpoint, train_cfg.learning_rate, steps, train_cfg)
     eval_enc, eval_labels = bf.ours_encode(encoder, eval_rows, max_len)
-    eval_ds = bf.ours_dataset(eval_enc, eval_labels, 64, train_cfg.bucket_boundaries,
+    eval_ds = bf.ours_dataset(eval_enc, eval_labels, 64, train_cfg, max_len,
                               shuffle=False, seed=0)
 
     def accuracy() -> float:

@@ -69,15 +69,15 @@ def child(args) -> None:
         from trainer import tokenization
         encoder = tokenization.WordPieceEncoder(
             tokenization.load_vocab(os.path.join(args.checkpoint, "vocab.txt")), lower_case=True)
-        enc, labels = bf.ours_encode(encoder, rows, args.max_seq_length)
-        ds = bf.ours_dataset(enc, labels, args.batch_size, train_cfg.bucket_boundaries, True,
-                             args.seed)
-        data_ready = time.perf_counter()
-        steps = data_lib.count_batches(ds)
         import pipeline_config
         for assignment in filter(None, os.environ.get("BENCH_TRAIN_SET", "").split(",")):
             key, _, value = assignment.partition("=")  # e.g. mixed_precision=none
             pipeline_config.set_field(train_cfg, key, value)
+        enc, labels = bf.ours_encode(encoder, rows, args.max_seq_length)
+        ds = bf.ours_dataset(enc, labels, args.batch_size, train_cfg, args.max_seq_length,
+                             True, args.seed)
+        data_ready = time.perf_counter()
+        steps = data_lib.count_batches(ds)
         model = bf.ours_build(args.checkpoint, train_cfg.learning_rate, steps, train_cfg,
                               metrics=[ExampleCount()])
     rss["model_built"] = rss_mib()

@@ -88,3 +88,31 @@ def test_eval_dataset_is_deterministic(tmp_path):
     second = [f["input_ids"].numpy().tolist() for f, _ in make()]
     assert first == second
     assert data.count_batches(make()) == len(first)
+
+
+def test_fixed_bucket_lengths_every_example_once_with_its_label(tmp_path):
+    # max_length given: each batch pads to its bucket's upper length, so only
+    # len(boundaries) + 1 shapes exist, and a length sits in the bucket (b(i-1), b(i)].
+    rows = _rows(203, seed=3) + [([2, 1203] + [7] * 13 + [3], 0), ([2, 1204] + [7] * 14 + [3], 1)]
+    _write_examples(tmp_path / "part-0.gz", rows)
+    ds = data.make_dataset(str(tmp_path / "*.gz"), task=TASK, batch_size=8,
+                           boundaries=[16, 32], shuffle=True, seed=1, max_length=64)
+    seen = collections.Counter()
+    widths = set()
+    for features, labels in ds:
+        ids = features["input_ids"].numpy()
+        mask = features["attention_mask"].numpy()
+        lengths = mask.sum(axis=1)
+        width = ids.shape[1]
+        widths.add(width)
+        assert width == {0: 16, 1: 32, 2: 64}[int(np.searchsorted([16, 32], lengths.max(), side="left"))]
+        assert lengths.min() > {16: 0, 32: 16, 64: 32}[width]
+        assert (ids[mask == 0] == 0).all() and (mask[:, 0] == 1).all()
+        for row, length, label in zip(ids, lengths, labels.numpy()):
+            number = row[1] - 1000
+            seen[number] += 1
+            expected_ids, expected_label = rows[number]
+            assert row[:length].tolist() == expected_ids
+            assert label == expected_label
+    assert seen == collections.Counter(range(len(rows)))
+    assert widths == {16, 32, 64}

@@ -1,7 +1,8 @@
 """Training input: Transform's output examples, grouped by length, padded per batch.
 
 Padding every batch to `max_seq_length` wastes most of the compute on short texts; instead
-examples are bucketed by length and each batch is padded to its own longest example.
+examples are bucketed by length, and each batch is padded either to its bucket's upper
+length (`max_length` given: a handful of batch shapes) or to its own longest example.
 """
 import glob
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -37,29 +38,45 @@ def read_examples(file_patterns, spec) -> tf.data.Dataset:
 
 
 def batch_by_length(ds: tf.data.Dataset, batch_size: int, boundaries: Sequence[int],
-                    padding_values: Optional[Dict[str, object]] = None) -> tf.data.Dataset:
-    """Groups examples into length buckets and pads each batch to its longest example."""
+                    padding_values: Optional[Dict[str, object]] = None,
+                    max_length: Optional[int] = None) -> tf.data.Dataset:
+    """Groups examples into length buckets and pads each batch.
+
+    Without `max_length`: bucket i holds lengths in [b(i-1), b(i)) and a batch pads to its
+    longest example (any width). With `max_length` (the longest sequence there is): bucket i
+    holds lengths in (b(i-1), b(i)], the last one (b(-1), max_length], and a batch pads to its
+    bucket's upper length, so training sees only len(boundaries) + 1 batch shapes. Each new
+    shape makes oneDNN build kernels and the allocator keep buffers of that size; bounding
+    the shapes keeps peak memory ~60 MiB lower at the same speed (docs/benchmarks.md).
+    """
     if padding_values:
         padding_values = {name: tf.constant(padding_values.get(name, 0), dtype=spec.dtype)
                           for name, spec in ds.element_spec.items()}
+    fixed = max_length is not None
+    if fixed:
+        upper = sorted({int(b) for b in boundaries if 0 < int(b) < int(max_length)})
+        # tf.data pads bucket i to (its boundary - 1): shift by one to pad to `upper`.
+        boundaries = [b + 1 for b in upper] + [int(max_length) + 1]
     return ds.bucket_by_sequence_length(
         element_length_func=lambda ex: tf.shape(ex["input_ids"])[0],
         bucket_boundaries=list(boundaries),
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padded_shapes=None,
         padding_values=padding_values or None,
-        pad_to_bucket_boundary=False,
+        pad_to_bucket_boundary=fixed,
         no_padding=False,
         drop_remainder=False,
     )
 
 
 def make_dataset(file_patterns, *, task, batch_size: int, boundaries: Sequence[int],
-                 shuffle: bool, seed: int = 0) -> tf.data.Dataset:
+                 shuffle: bool, seed: int = 0,
+                 max_length: Optional[int] = None) -> tf.data.Dataset:
     """Batches of (dense int32 sequence features, targets), ready for `model.fit`.
 
     The task says which label features to parse, how to pad them and how to split a batch
-    into model inputs and targets. Every example appears exactly once per pass; with
+    into model inputs and targets. `max_length`: pad batches to fixed lengths (see
+    `batch_by_length`). Every example appears exactly once per pass; with
     `shuffle`, the order of examples (and so the batch composition) changes every epoch.
     """
     ds = read_examples(file_patterns, feature_spec(task.label_spec()))
@@ -71,7 +88,7 @@ def make_dataset(file_patterns, *, task, batch_size: int, boundaries: Sequence[i
     ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = batch_by_length(ds, batch_size, boundaries, task.padding_values())
+    ds = batch_by_length(ds, batch_size, boundaries, task.padding_values(), max_length)
     if shuffle:
         # Buckets fill at different rates; a small shuffle mixes lengths across steps.
         ds = ds.shuffle(16, seed=seed + 1, reshuffle_each_iteration=True)

@@ -40,12 +40,14 @@ def run_fn(fn_args) -> None:
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     tf_keras.utils.set_random_seed(cfg.train.seed)
 
+    pad_length = cfg.model.max_seq_length if cfg.train.pad_to_bucket else None
     train_ds = data.make_dataset(
         fn_args.train_files, task=task, batch_size=cfg.train.batch_size,
-        boundaries=cfg.train.bucket_boundaries, shuffle=True, seed=cfg.train.seed)
+        boundaries=cfg.train.bucket_boundaries, shuffle=True, seed=cfg.train.seed,
+        max_length=pad_length)
     eval_ds = data.make_dataset(
-        fn_args.eval_files, task=task, batch_size=cfg.train.eval_batch_size, boundaries=cfg.train.bucket_boundaries,
-        shuffle=False)
+        fn_args.eval_files, task=task, batch_size=cfg.train.eval_batch_size,
+        boundaries=cfg.train.bucket_boundaries, shuffle=False, max_length=pad_length)
 
     steps_per_epoch = data.count_batches(train_ds)
     if cfg.train.steps_per_epoch:
