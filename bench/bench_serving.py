@@ -17,6 +17,13 @@ HuggingFace users call it: ``ElectraTokenizerFast`` in Python, then
 
 Without ``--saved-model`` it uses the newest version pushed by ``bench/bench_finetune.py``'s
 pipeline stage (``bench/out/pipeline/serving/*/*``).
+
+``--env-variant LABEL:KEY=VALUE,...`` (repeatable, implies ``--isolate``) measures every path
+again in processes started with those environment variables, interleaved with the plain ones
+round by round: process-level settings such as ``TF_NUM_INTRAOP_THREADS=1`` or glibc's
+``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (transparent huge pages for large allocations),
+which cannot be compared in one process. On this VM one configuration moves by 1-3 ms between
+processes, so compare variants only within one run, over several ``--rounds``.
 """
 from __future__ import annotations
 
@@ -141,12 +148,38 @@ def measure(call, one: List[str], batches: List[List[str]], args) -> Dict[str, f
     return result
 
 
-def run_child(name: str, saved_model: str, argv: List[str]) -> Dict[str, float]:
-    """One path measured in a fresh process (`--child-path`)."""
+def parse_env_variant(text: str):
+    """'LABEL:KEY=VALUE,KEY=VALUE' -> (LABEL, {KEY: VALUE})."""
+    label, _, assignments = text.partition(":")
+    env = dict(a.split("=", 1) for a in filter(None, assignments.split(",")))
+    if not label or not env:
+        raise SystemExit(f"--env-variant {text!r}: expected LABEL:KEY=VALUE[,KEY=VALUE]")
+    return label, env
+
+
+def strip_options(argv: List[str], options) -> List[str]:
+    """argv without the given options (and the value of those that take one)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options:
+            skip = "=" not in arg and options[name]
+            continue
+        out.append(arg)
+    return out
+
+
+def run_child(name: str, saved_model: str, argv: List[str],
+              env: Dict[str, str] = None) -> Dict[str, float]:
+    """One path measured in a fresh process (`--child-path`), with `env` added."""
     import subprocess
-    args = [a for a in argv if a != "--isolate"] + ["--saved-model", saved_model,
-                                                    "--child-path", name]
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    args = strip_options(argv, {"--isolate": False, "--env-variant": True}) + [
+        "--saved-model", saved_model, "--child-path", name]
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                          env=dict(os.environ, **(env or {})))
     if proc.returncode != 0:
         raise RuntimeError(f"{name}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -175,6 +208,11 @@ def main(argv=None) -> int:
     p.add_argument("--isolate", action="store_true",
                    help="measure every path in its own fresh process (as a server holds one "
                    "model), still interleaved round by round")
+    p.add_argument("--env-variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
+                   help="also measure every path in processes with these environment "
+                   "variables (implies --isolate); repeatable")
+    p.add_argument("--skip-eager", action="store_true",
+                   help="leave out the (slow) HF eager path")
     p.add_argument("--child-path", help=argparse.SUPPRESS)
     p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", "serving.json"))
     args = p.parse_args(argv)
@@ -195,16 +233,24 @@ def main(argv=None) -> int:
         call = build_paths(saved_model, args.checkpoint, 2, args.also, args.child_path)
         print(json.dumps(measure(call[args.child_path], one, batches, args)))
         return 0
+    variants = [("", {})] + [parse_env_variant(v) for v in args.env_variant]
+    args.isolate = args.isolate or len(variants) > 1
     if args.isolate:
-        paths = {name: None for name in path_names(args.also)}
+        # name -> (path, environment); "ours_serve_text[LABEL]" for an environment variant.
+        paths = {name + (f"[{label}]" if label else ""): (name, env)
+                 for label, env in variants for name in path_names(args.also)}
     else:
         paths = build_paths(saved_model, args.checkpoint, 2, args.also)
+    if args.skip_eager:
+        paths = {name: call for name, call in paths.items() if not name.startswith("hf_tf_eager")}
 
     rounds: Dict[str, List[Dict[str, float]]] = {name: [] for name in paths}
     for round_index in range(args.rounds):
         for name, call in paths.items():
             if args.isolate:
-                result = run_child(name, saved_model, argv if argv is not None else sys.argv[1:])
+                path, env = call
+                result = run_child(path, saved_model,
+                                   argv if argv is not None else sys.argv[1:], env)
             else:
                 result = measure(call, one, batches, args)
             rounds[name].append(result)
@@ -221,6 +267,7 @@ def main(argv=None) -> int:
     report = {"saved_model": os.path.relpath(saved_model, REPO_ROOT), "also": args.also,
               "requests": args.requests, "intra_op_threads": args.intra_op_threads,
               "isolated_processes": args.isolate,
+              "env_variants": dict(variants[1:]),
               "inter_op_threads": args.inter_op_threads,
               "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
               "batch": args.batch, "rounds": args.rounds, "cpus": os.cpu_count(),
@@ -233,8 +280,9 @@ def main(argv=None) -> int:
     for name, figures in summary.items():
         print(f"| {name} | {figures['p50_ms']:.2f} | {figures['p90_ms']:.2f} | "
               f"{figures['batch_per_s']:.1f} |")
-    print(f"\nHF eager p50 / ours: {summary['hf_tf_eager']['p50_vs_ours']:.1f}x; "
-          f"HF tf.function p50 / ours: {summary['hf_tf_function']['p50_vs_ours']:.1f}x")
+    if "hf_tf_eager" in summary:
+        print(f"\nHF eager p50 / ours: {summary['hf_tf_eager']['p50_vs_ours']:.1f}x")
+    print(f"HF tf.function p50 / ours: {summary['hf_tf_function']['p50_vs_ours']:.1f}x")
     return 0
 
 
