@@ -114,8 +114,8 @@ class TrainConfig:
     layer_decay: Optional[float] = None
     clip_norm: float = 1.0
     # Sequence lengths at which batches are cut. pad_to_bucket: each batch pads to its
-    # bucket's upper length (16, 32, 64, then model.max_seq_length): a few fixed shapes,
-    # which bounds memory; false: each batch pads to its longest example.
+    # bucket's upper length (16, 32, 64, then model.max_seq_length): a few fixed shapes
+    # (bounded kernel builds and XLA compiles); false: each batch pads to its longest.
     bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
     pad_to_bucket: bool = True
     use_xla: bool = False

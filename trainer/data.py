@@ -45,9 +45,9 @@ def batch_by_length(ds: tf.data.Dataset, batch_size: int, boundaries: Sequence[i
     Without `max_length`: bucket i holds lengths in [b(i-1), b(i)) and a batch pads to its
     longest example (any width). With `max_length` (the longest sequence there is): bucket i
     holds lengths in (b(i-1), b(i)], the last one (b(-1), max_length], and a batch pads to its
-    bucket's upper length, so training sees only len(boundaries) + 1 batch shapes. Each new
-    shape makes oneDNN build kernels and the allocator keep buffers of that size; bounding
-    the shapes keeps peak memory ~60 MiB lower at the same speed (docs/benchmarks.md).
+    bucket's upper length, so training sees only len(boundaries) + 1 batch widths: oneDNN
+    builds kernels and XLA compiles for a handful of shapes instead of one per width, at
+    the same speed on short texts (docs/benchmarks.md, "Levers").
     """
     if padding_values:
         padding_values = {name: tf.constant(padding_values.get(name, 0), dtype=spec.dtype)
