@@ -256,9 +256,8 @@ def ours_dataset(encoded, labels, batch_size: int, train_cfg, max_len: int, shuf
         lambda ex: {k: tf.identity(v) for k, v in ex.items()}).cache()
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = data_lib.batch_by_length(
-        ds, batch_size, train_cfg.bucket_boundaries,
-        max_length=max_len if getattr(train_cfg, "pad_to_bucket", False) else None)
+    ds = data_lib.batch_by_length(ds, batch_size, train_cfg.bucket_boundaries,
+                                  max_length=data_lib.pad_length(train_cfg, max_len))
     if shuffle:
         ds = ds.shuffle(16, seed=seed + 1, reshuffle_each_iteration=True)
 

@@ -69,6 +69,11 @@ def batch_by_length(ds: tf.data.Dataset, batch_size: int, boundaries: Sequence[i
     )
 
 
+def pad_length(train_config, max_seq_length: int) -> Optional[int]:
+    """The `max_length` for `batch_by_length` under `train_config` (train.pad_to_bucket)."""
+    return max_seq_length if train_config.pad_to_bucket else None
+
+
 def make_dataset(file_patterns, *, task, batch_size: int, boundaries: Sequence[int],
                  shuffle: bool, seed: int = 0,
                  max_length: Optional[int] = None) -> tf.data.Dataset:

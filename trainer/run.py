@@ -40,7 +40,7 @@ def run_fn(fn_args) -> None:
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     tf_keras.utils.set_random_seed(cfg.train.seed)
 
-    pad_length = cfg.model.max_seq_length if cfg.train.pad_to_bucket else None
+    pad_length = data.pad_length(cfg.train, cfg.model.max_seq_length)
     train_ds = data.make_dataset(
         fn_args.train_files, task=task, batch_size=cfg.train.batch_size,
         boundaries=cfg.train.bucket_boundaries, shuffle=True, seed=cfg.train.seed,
