@@ -114,9 +114,13 @@ class TrainConfig:
     layer_decay: Optional[float] = None
     clip_norm: float = 1.0
     # Sequence lengths at which batches are cut. pad_to_bucket: each batch pads to its
-    # bucket's upper length (16, 32, 64, then model.max_seq_length): a few fixed shapes
-    # (bounded kernel builds and XLA compiles); false: each batch pads to its longest.
-    bucket_boundaries: List[int] = dataclasses.field(default_factory=lambda: [16, 32, 64])
+    # bucket's upper length (these, then model.max_seq_length): a few fixed shapes (bounded
+    # kernel builds and XLA compiles); false: each batch pads to its longest. Each width is
+    # at most 1.5x the one below, so padding is at most a third of a batch above 16 tokens:
+    # less compute, and a lower memory peak than 16/32/64, whose 64-wide batches of 33-token
+    # texts set the peak (docs/benchmarks.md, "Levers").
+    bucket_boundaries: List[int] = dataclasses.field(
+        default_factory=lambda: [16, 24, 32, 48, 64, 96])
     pad_to_bucket: bool = True
     use_xla: bool = False
     # Training at scale (trainer/distribution.py): one-device | mirrored | multi-worker | tpu,

@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import random
 import resource
 import shutil
@@ -321,6 +322,12 @@ def padded_tokens_per_example(ds) -> float:
 
 # ---- stage: throughput -----------------------------------------------------------------
 
+def split_assignments(text: str):
+    """'A=1,B=x,y,C=2' -> ['A=1', 'B=x,y', 'C=2']: a comma starts a new assignment only when a
+    KEY= follows it, so list values (bucket_boundaries=16,24,32) keep their commas."""
+    return [part for part in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_.]*=)", text) if part]
+
+
 def parse_variant(text: str):
     """'NAME:KEY=VALUE,KEY=VALUE' -> (NAME, {train.KEY: VALUE}), each value parsed as `--set`
     parses it (pipeline_config.set_field)."""
@@ -328,7 +335,7 @@ def parse_variant(text: str):
     name, _, assignments = text.partition(":")
     parsed = pipeline_config.TrainConfig()
     overrides = {}
-    for assignment in filter(None, assignments.split(",")):
+    for assignment in split_assignments(assignments):
         key, _, value = assignment.partition("=")
         pipeline_config.set_field(parsed, key, value)
         overrides[key] = getattr(parsed, key)

@@ -14,7 +14,8 @@ and tracing the step. Every child trains ``--steps`` steps at batch ``--batch-si
 fine-tuning benchmark's training split and reports its peak RSS (``ru_maxrss``). Variants
 measure memory levers, e.g. ``--variant ours:MALLOC_ARENA_MAX=2`` (an environment
 variable of the child) or ``--variant ours:BENCH_TRAIN_SET=mixed_precision=none`` (train.*
-fields of ours, comma-separated).
+fields of ours, comma-separated; a list value keeps its commas:
+``BENCH_TRAIN_SET=bucket_boundaries=16,24,32``).
 
     TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1 TF_ENABLE_ONEDNN_OPTS=1 \\
         .venv/bin/python bench/bench_startup_memory.py
@@ -70,7 +71,7 @@ def child(args) -> None:
         encoder = tokenization.WordPieceEncoder(
             tokenization.load_vocab(os.path.join(args.checkpoint, "vocab.txt")), lower_case=True)
         import pipeline_config
-        for assignment in filter(None, os.environ.get("BENCH_TRAIN_SET", "").split(",")):
+        for assignment in bf.split_assignments(os.environ.get("BENCH_TRAIN_SET", "")):
             key, _, value = assignment.partition("=")  # e.g. mixed_precision=none
             pipeline_config.set_field(train_cfg, key, value)
         enc, labels = bf.ours_encode(encoder, rows, args.max_seq_length)
@@ -101,7 +102,7 @@ def parent(args) -> int:
         for variant in variants:
             path, _, env_text = variant.partition(":")
             env = dict(os.environ, **bf.BENCH_ENV)
-            for assignment in filter(None, env_text.split(",")):
+            for assignment in bf.split_assignments(env_text):
                 key, _, value = assignment.partition("=")
                 env[key] = value
             command = [sys.executable, __file__, "--child", "--path", path, "--out", args.out,

@@ -90,6 +90,24 @@ def test_eval_dataset_is_deterministic(tmp_path):
     assert data.count_batches(make()) == len(first)
 
 
+def test_default_buckets_pad_at_most_half_again_each_length(tmp_path):
+    # The default widths grow by at most 1.5x, so a batch of texts longer than the smallest
+    # width is at most a third padding (and the widest batch of short texts stays small).
+    import pipeline_config
+    boundaries = pipeline_config.TrainConfig().bucket_boundaries
+    rows = [([2, 1000 + n] + [7] * (n - 3) + [3], n % 2) for n in range(3, 129)]
+    _write_examples(tmp_path / "part-0.gz", rows)
+    ds = data.make_dataset(str(tmp_path / "*.gz"), task=TASK, batch_size=4,
+                           boundaries=boundaries, shuffle=False, max_length=128)
+    seen = 0
+    for features, _ in ds:
+        width = features["input_ids"].shape[1]
+        for length in features["attention_mask"].numpy().sum(axis=1):
+            assert length <= width <= max(16, 1.5 * length), (length, width)
+            seen += 1
+    assert seen == len(rows)
+
+
 def test_fixed_bucket_lengths_every_example_once_with_its_label(tmp_path):
     # max_length given: each batch pads to its bucket's upper length, so only
     # len(boundaries) + 1 shapes exist, and a length sits in the bucket (b(i-1), b(i)].
