@@ -214,12 +214,16 @@ def render(results: Dict[str, Any]) -> str:
         lines[-1] += (f" Unlabelled text for the vocabulary and pre-training: the training "
                       f"split's sentences plus `{corpus['path']}` ({corpus['texts']:,} texts, "
                       f"{corpus['words']:,} words; bench/fetch_corpus.py).")
-    lines += ["", "| initialisation | fine-tuning lr | eval accuracy, mean ± sd | per seed |",
-              "|---|---|---|---|"]
+    lines += ["", "| initialisation | fine-tuning lr | eval accuracy, mean ± sd | median (min) | "
+              "against random init, paired by seed | per seed |", "|---|---|---|---|---|---|"]
     for name, row in ft.items():
-        per_seed = ", ".join(f"{r['accuracy']:.4f}" for r in row["runs"])
+        accuracies = [r["accuracy"] for r in row["runs"]]
+        per_seed = ", ".join(f"{a:.4f}" for a in accuracies)
         lr = row.get("learning_rate", results["finetune_config"]["learning_rate"])
+        paired = ("—" if name == "random init" or "random init" not in ft
+                  else paired_comparison(row["runs"], ft["random init"]["runs"]))
         lines.append(f"| {name} | {lr:g} | {row['mean_accuracy']:.4f} ± {row['stdev']:.4f} | "
+                     f"{statistics.median(accuracies):.4f} ({min(accuracies):.4f}) | {paired} | "
                      f"{per_seed} |")
     lines += ["", "| pre-training | time | tokens/s | texts (tokens) | last-window disc. "
               "accuracy / AUC | generator MLM accuracy |", "|---|---|---|---|---|---|"]
@@ -231,6 +235,22 @@ def render(results: Dict[str, Any]) -> str:
             f"{m['discriminator_accuracy']:.3f} / {m['discriminator_auc']:.3f} | "
             f"{m['generator_accuracy']:.3f} |")
     return "\n".join(lines)
+
+
+def paired_comparison(runs, baseline_runs) -> str:
+    """Same-seed pairs (same data order and head initialisation): how often the pre-trained
+    model wins, the median difference, and the two-sided Wilcoxon signed-rank p-value (is the
+    difference more than seed noise?)."""
+    baseline = {r["seed"]: r["accuracy"] for r in baseline_runs}
+    diffs = [r["accuracy"] - baseline[r["seed"]] for r in runs if r["seed"] in baseline]
+    if not diffs:
+        return "no common seeds"
+    text = (f"higher in {sum(d > 0 for d in diffs)} of {len(diffs)}, median difference "
+            f"{statistics.median(diffs):+.4f}")
+    if len(diffs) >= 6 and any(diffs):
+        from scipy import stats  # installed with scikit-learn (TFMA's dependency)
+        text += f", Wilcoxon p = {stats.wilcoxon(diffs).pvalue:.3f}"
+    return text
 
 
 def write_docs(results: Dict[str, Any]) -> None:
