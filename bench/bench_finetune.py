@@ -45,8 +45,8 @@ import hashlib
 import json
 import os
 import platform
-import re
 import random
+import re
 import resource
 import shutil
 import statistics
