@@ -191,6 +191,31 @@ def run(args) -> Dict[str, Any]:
     }
 
 
+def merge_results(paths: List[str]) -> Dict[str, Any]:
+    """One result from runs that differ only in their seeds (checked): the fine-tuning runs of
+    each initialisation pooled, mean and spread recomputed."""
+    parts = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            parts.append(json.load(f))
+    same = lambda r: (r["pretrain_config"], r["settings"], r["vocab_size"], r["data"],
+                      {k: v for k, v in r["finetune_config"].items() if k != "seeds"},
+                      sorted(r["finetune"]))
+    if any(same(p) != same(parts[0]) for p in parts[1:]):
+        raise SystemExit(f"--merge: {paths} differ in more than their seeds")
+    merged = dict(parts[0], load=[parts[0]["load"][0], parts[-1]["load"][1]])
+    merged["finetune_config"] = dict(parts[0]["finetune_config"],
+                                     seeds=[s for p in parts for s in p["finetune_config"]["seeds"]])
+    merged["finetune"] = {}
+    for name in parts[0]["finetune"]:
+        runs = [r for p in parts for r in p["finetune"][name]["runs"]]
+        accuracies = [r["accuracy"] for r in runs]
+        merged["finetune"][name] = dict(parts[0]["finetune"][name], runs=runs,
+                                        mean_accuracy=statistics.mean(accuracies),
+                                        stdev=statistics.stdev(accuracies))
+    return merged
+
+
 def render(results: Dict[str, Any]) -> str:
     ft, pt = results["finetune"], results["pretraining"]
     lines = [
@@ -288,12 +313,20 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--render-only", action="store_true",
                         help="only render <out>/pretrain_results.json (with --write-docs)")
+    parser.add_argument("--merge", type=lambda s: s.split(","), metavar="TAG,TAG,...",
+                        help="pool the fine-tuning runs (more seeds) of earlier results in --out "
+                             "with these tags into the results of --tag, and render them")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     suffix = (f"-lr{args.learning_rate:g}" if args.learning_rate else "") + \
         (f"-{args.tag}" if args.tag else "")
     path = os.path.join(args.out, f"pretrain_results{suffix}.json")
-    if args.render_only:
+    if args.merge:
+        results = merge_results([os.path.join(args.out, f"pretrain_results-{tag}.json")
+                                 for tag in args.merge])
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    elif args.render_only:
         with open(path, encoding="utf-8") as f:
             results = json.load(f)
     else:
