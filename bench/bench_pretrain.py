@@ -270,11 +270,12 @@ def paired_comparison(runs, baseline_runs) -> str:
     diffs = [r["accuracy"] - baseline[r["seed"]] for r in runs if r["seed"] in baseline]
     if not diffs:
         return "no common seeds"
-    text = (f"higher in {sum(d > 0 for d in diffs)} of {len(diffs)}, median difference "
-            f"{statistics.median(diffs):+.4f}")
+    text = (f"higher in {sum(d > 0 for d in diffs)}, lower in {sum(d < 0 for d in diffs)} "
+            f"of {len(diffs)}, median difference {statistics.median(diffs):+.4f}")
     if len(diffs) >= 6 and any(diffs):
         from scipy import stats  # installed with scikit-learn (TFMA's dependency)
-        text += f", Wilcoxon p = {stats.wilcoxon(diffs).pvalue:.3f}"
+        p = stats.wilcoxon(diffs).pvalue  # ties (equal accuracy) are left out, as Wilcoxon does
+        text += f", Wilcoxon p {'< 0.001' if p < 0.001 else f'= {p:.3f}'}"
     return text
 
 
