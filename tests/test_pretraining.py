@@ -1,6 +1,7 @@
 """ELECTRA pre-training (replaced-token detection): masking, labels, learning, export, resume,
 and the pre-training corpus reader. Tiny models (1 layer, hidden 32) and fixture sentences."""
 import json
+import time
 import types
 
 import numpy as np
@@ -226,13 +227,23 @@ def test_an_interrupted_pretraining_resumes_from_its_checkpoint(tiny_checkpoint,
     assert (first.steps, first.complete, first.output_dir) == (3, False, None)
     assert not (tmp_path / "out").exists()
     assert tf.train.latest_checkpoint(str(tmp_path / "state")).endswith("-3")
+    # The time carried over is the first session's up to its last checkpoint (what a crash
+    # would keep too). To tell carried time from the second session's own, the test makes
+    # the first session look 1,000 s long: the second must report that plus its own time.
+    progress_path = tmp_path / "state" / pretraining.PROGRESS_FILE
+    progress = json.loads(progress_path.read_text())
+    assert 0 < progress["seconds"] <= first.seconds
+    carried = progress["seconds"] = 1000.0
+    progress_path.write_text(json.dumps(progress))
+    started = time.monotonic()
     second = pretraining.pretrain(tiny_checkpoint, TEXTS[:64], str(tmp_path / "out"),
                                   work_dir=str(tmp_path / "state"), config=config,
                                   report=lines.append)
+    wall = time.monotonic() - started
     assert (second.resumed_from, second.steps, second.complete) == (3, 6, True)
     assert [h["step"] for h in second.history] == [4, 6]
     assert any("resumes at step 3/6" in line for line in lines)
-    assert second.seconds > first.seconds  # the first session's time is carried over
+    assert carried < second.seconds <= carried + wall  # the first session's time is carried over
     # A third call has nothing left to train and re-exports the finished model.
     third = pretraining.pretrain(tiny_checkpoint, TEXTS[:64], str(tmp_path / "out2"),
                                  work_dir=str(tmp_path / "state"), config=config,
