@@ -322,16 +322,12 @@ def main(argv: List[str] = None) -> int:
     suffix = (f"-lr{args.learning_rate:g}" if args.learning_rate else "") + \
         (f"-{args.tag}" if args.tag else "")
     path = os.path.join(args.out, f"pretrain_results{suffix}.json")
-    if args.merge:
-        results = merge_results([os.path.join(args.out, f"pretrain_results-{tag}.json")
-                                 for tag in args.merge])
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-    elif args.render_only:
+    if args.render_only:
         with open(path, encoding="utf-8") as f:
             results = json.load(f)
     else:
-        results = run(args)
+        results = (merge_results([os.path.join(args.out, f"pretrain_results-{tag}.json")
+                                  for tag in args.merge]) if args.merge else run(args))
         with open(path, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
     print(render(results))
