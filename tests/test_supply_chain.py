@@ -83,7 +83,8 @@ def test_checkpoint_with_custom_code_is_loaded_without_running_it(tiny_checkpoin
                                      model_config=pipeline_config.ModelConfig(),
                                      texts=lambda: [])
     assert resolved.source == "local" and resolved.path == str(path)
-    ck._check_tokenizer_loads(resolved.path)
+    from trainer.checkpoints.scratch import check_tokenizer_loads
+    check_tokenizer_loads(resolved.path)
     for build in (lambda: model_lib.build_sequence_classifier(resolved.path, 2),
                   lambda: model_lib.build_encoder(resolved.path),
                   lambda: model_lib.build_token_classifier(resolved.path, 3),
