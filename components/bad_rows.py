@@ -3,7 +3,8 @@
 A *row problem* concerns one row (line, record) and can be set aside: malformed CSV or JSON,
 a row with the wrong number of fields, the header repeated mid-file, a text that is missing,
 blank, not a string, not UTF-8 or holds a NUL, a label that is missing, of another type than
-the training labels, or (eval split) never seen in training.
+the training labels, not one of the declared labels (`--labels`, any split), or (eval split,
+no `--labels`) never seen in training.
 
 A *file problem* makes a whole file (or the data set) unusable and always fails the run:
 an empty or header-only file, binary data, a missing text or label column, a corrupt TFRecord,
@@ -113,6 +114,10 @@ class RowChecks:
     label_kind: Optional[str] = None
     # The training labels; an eval row with another label is a bad row (None: no check).
     known_labels: Optional[List[str]] = None
+    # The declared labels (--labels); a row of any split with another label is a bad row
+    # (None: no check). With `label_separator` (multi-label) each label of a cell is checked.
+    allowed_labels: Optional[List[str]] = None
+    label_separator: Optional[str] = None
     on_bad_rows: str = FAIL
     max_bad_rows_fraction: float = 0.05
     # Where bad rows are written (OUTPUT/quarantine); None: nowhere.
@@ -159,6 +164,10 @@ class RowChecks:
         if self.label_kind and kind != self.label_kind:
             return (f"the label {_show(values[0])} is {_article(kind)}, but the training labels "
                     f"are {self.label_kind}s")
+        if self.allowed_labels is not None:
+            problem = self._undeclared(values)
+            if problem:
+                return problem
         if self.known_labels is not None and split == "eval":
             known = set(self.known_labels)
             for value in values:
@@ -168,6 +177,20 @@ class RowChecks:
                     more = f", ... ({len(known)} in all)" if len(known) > 10 else ""
                     return (f"the label {label!r} never occurs in the training data "
                             f"(its labels: {shown}{more})")
+        return None
+
+    def _undeclared(self, values) -> Optional[str]:
+        allowed = set(self.allowed_labels)
+        for value in values:
+            label = value.strip() if isinstance(value, str) else str(value)
+            parts = ([p.strip() for p in label.split(self.label_separator) if p.strip()]
+                     if self.label_separator else [label])
+            for part in parts:
+                if part not in allowed:
+                    shown = ",".join(self.allowed_labels[:10])
+                    more = f",... ({len(allowed)} in all)" if len(allowed) > 10 else ""
+                    return (f"the label {part!r} is not one of the declared labels "
+                            f"(--labels {shown}{more})")
         return None
 
 

@@ -25,6 +25,8 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import tensorflow as tf
 from tfx.proto import example_gen_pb2
 
+from trainer.uris import is_uri, split_scheme
+
 # Extension (lower case, without .gz) -> format.
 FORMATS = {
     ".csv": "csv",
@@ -33,7 +35,7 @@ FORMATS = {
     ".json": "jsonl",
     ".tfrecord": "tfrecord",
     ".tfrecords": "tfrecord",
-    ".conll": "conll",  # token-classification: one token a line (components/conll_reader.py)
+    ".conll": "conll",  # token-classification: one token a line (components/readers/conll.py)
 }
 RECOGNISED_EXTENSIONS = tuple(sorted(FORMATS)) + tuple(sorted(e + ".gz" for e in FORMATS))
 
@@ -42,7 +44,6 @@ TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _MAX_LISTED = 10
 
 
@@ -173,7 +174,7 @@ def _resolve_path(path: str, flag: str) -> Tuple[str, str, List[str]]:
         directory, name = posixpath.split(path)
         return _literal_base(directory, _escape_glob(name)) + ([path],)
 
-    if _GLOB_CHARS.search(_strip_scheme(path)[1]):
+    if _GLOB_CHARS.search(split_scheme(path)[1]):
         directory = _literal_prefix_dir(path)
         pattern = _relative(directory, path)
         try:
@@ -188,7 +189,7 @@ def _resolve_path(path: str, flag: str) -> Tuple[str, str, List[str]]:
 def _literal_base(directory: str, pattern: str) -> Tuple[str, str]:
     """Moves any part of `directory` holding glob characters (escaped) into `pattern`, as
     TFX globs `os.path.join(input_base, pattern)`."""
-    scheme, rest = _strip_scheme(directory)
+    scheme, rest = split_scheme(directory)
     parts = rest.split("/")
     for i, part in enumerate(parts):
         if _GLOB_CHARS.search(part):
@@ -197,18 +198,13 @@ def _literal_base(directory: str, pattern: str) -> Tuple[str, str]:
     return directory, pattern
 
 
-def _strip_scheme(path: str) -> Tuple[str, str]:
-    match = _SCHEME.match(path)
-    return (match.group(0), path[match.end():]) if match else ("", path)
-
-
 def _absolute(path: str) -> str:
-    return path if _SCHEME.match(path) else os.path.abspath(os.path.expanduser(path))
+    return path if is_uri(path) else os.path.abspath(os.path.expanduser(path))
 
 
 def _literal_prefix_dir(pattern: str) -> str:
     """The longest directory at the start of `pattern` that holds no glob character."""
-    scheme, rest = _strip_scheme(pattern)
+    scheme, rest = split_scheme(pattern)
     parts = rest.split("/")
     literal = []
     for part in parts[:-1]:
@@ -231,8 +227,8 @@ def _relative_pattern(base: str, directory: str, pattern: str) -> str:
 
 
 def _common_dir(a: str, b: str) -> Optional[str]:
-    scheme_a, rest_a = _strip_scheme(a)
-    scheme_b, rest_b = _strip_scheme(b)
+    scheme_a, rest_a = split_scheme(a)
+    scheme_b, rest_b = split_scheme(b)
     if scheme_a != scheme_b:
         return None
     parts_a, parts_b = rest_a.rstrip("/").split("/"), rest_b.rstrip("/").split("/")

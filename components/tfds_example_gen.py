@@ -10,7 +10,7 @@ floats as float, sequences as lists, and ClassLabel values as their *names* (imd
 label 1 is "pos"), which is what the label vocabulary, the Evaluator and the served model
 show. A ClassLabel of -1 (TFDS' "no label", e.g. GLUE test splits) leaves the feature missing.
 Nested features are flattened to `<name>_<sub>`, except SQuAD-style answers, stored as the
-JSON reader stores them (components/squad_reader.py). Images, audio and video are skipped.
+JSON reader stores them (components/readers/squad.py). Images, audio and video are skipped.
 
 The dataset is prepared (downloaded) into the data directory if it is not there yet; on a
 cluster point --tfds-data-dir at a bucket that holds the prepared data. Each split is read by
@@ -33,8 +33,8 @@ from tfx.components.example_gen import component
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
-from components import squad_reader
 from components.input_files import EVAL_SPLIT, SINGLE_SPLIT, TRAIN_SPLIT, InputError
+from components.readers import squad
 
 PREFIX = "tfds:"
 _NAME = re.compile(r"^[a-z0-9_]+(/[A-Za-z0-9_.\-]+)?$")
@@ -128,7 +128,7 @@ def _set_features(out: Any, record: Dict[str, Any], features: Any, prefix: str) 
             if set(feature.keys()) == {"text", "answer_start"}:  # SQuAD-style answers
                 texts = np.asarray(value["text"]).reshape(-1)
                 starts = np.asarray(value["answer_start"]).reshape(-1)
-                squad_reader.set_nested_feature(out, key, {
+                squad.set_nested_feature(out, key, {
                     "text": [_text(v) for v in texts], "answer_start": [int(v) for v in starts]})
             else:
                 _set_features(out, value, feature, key + "_")

@@ -14,19 +14,16 @@ JSON Lines records in the Hugging Face `datasets` layout carry the answers as a 
 `"answers": {"text": [...], "answer_start": [...]}`; `set_nested_feature` stores it as the
 same two features, `<key>_text` and `<key>_start`.
 """
-import gzip
 import json
 import posixpath
 from typing import Any, Iterator
 
 import tensorflow as tf
 
+from components.readers.errors import BadInputError
+from components.readers.lines import open_bytes
+
 SQUAD_SUFFIXES = (".squad.json", ".squad.json.gz")
-
-
-def _open_text(path: str, compressed: bool):
-    raw = tf.io.gfile.GFile(path, "rb") if "://" in path else open(path, "rb")
-    return gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
 
 
 def is_squad_file(path: str, compressed: bool = False) -> bool:
@@ -38,7 +35,7 @@ def is_squad_file(path: str, compressed: bool = False) -> bool:
     if not (name.endswith(".json") or name.endswith(".json.gz")):
         return False
     try:
-        with _open_text(path, compressed) as f:
+        with open_bytes(path, compressed) as f:
             for line in f:
                 text = line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
                 if not text:
@@ -56,7 +53,7 @@ def is_squad_file(path: str, compressed: bool = False) -> bool:
 
 def _is_squad_document(path: str, compressed: bool) -> bool:
     try:
-        with _open_text(path, compressed) as f:
+        with open_bytes(path, compressed) as f:
             document = json.loads(f.read().decode("utf-8-sig"))
     except (ValueError, OSError, EOFError):
         return False
@@ -65,10 +62,8 @@ def _is_squad_document(path: str, compressed: bool) -> bool:
 
 def read_squad(path: str, compressed: bool = False) -> Iterator[tf.train.Example]:
     """One example per question of a SQuAD 1.1/2.0 JSON file."""
-    from components.text_example_gen import BadInputError  # (that module imports this one)
-
     try:
-        with _open_text(path, compressed) as f:
+        with open_bytes(path, compressed) as f:
             document = json.loads(f.read().decode("utf-8-sig"))
     except ValueError as e:
         raise BadInputError(path, None, f"not a SQuAD JSON document ({e})") from None

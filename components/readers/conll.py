@@ -11,11 +11,12 @@ the tag (CoNLL-2003's POS and chunk columns in between are ignored). A blank lin
 sentence; `-DOCSTART-` lines (and the blank line after them) are skipped. Each sentence becomes
 one tf.train.Example with the bytes-list features `tokens` and `tags`.
 """
-from __future__ import annotations
-
 from typing import Iterator, List
 
 import tensorflow as tf
+
+from components.readers.errors import BadInputError, snippet
+from components.readers.lines import text_lines
 
 TOKENS_FEATURE = "tokens"
 TAGS_FEATURE = "tags"
@@ -23,9 +24,6 @@ TAGS_FEATURE = "tags"
 
 def read_conll(path: str, compressed: bool = False, tokens_feature: str = TOKENS_FEATURE,
                tags_feature: str = TAGS_FEATURE) -> Iterator[tf.train.Example]:
-    # Imported here: text_example_gen imports this module for its dispatch.
-    from components.text_example_gen import BadInputError, _snippet, _text_lines
-
     tokens: List[str] = []
     tags: List[str] = []
 
@@ -36,7 +34,7 @@ def read_conll(path: str, compressed: bool = False, tokens_feature: str = TOKENS
         features[tags_feature].bytes_list.value.extend(t.encode("utf-8") for t in tags)
         return example
 
-    for number, line in enumerate(_text_lines(path, compressed), 1):
+    for number, line in enumerate(text_lines(path, compressed), 1):
         fields = line.split()
         if not fields:
             if tokens:
@@ -50,7 +48,7 @@ def read_conll(path: str, compressed: bool = False, tokens_feature: str = TOKENS
             continue
         if len(fields) < 2:
             raise BadInputError(path, number, "expected a token and its tag separated by "
-                                f"whitespace, got one column: {_snippet(line.rstrip())}")
+                                f"whitespace, got one column: {snippet(line.rstrip())}")
         tokens.append(fields[0])
         tags.append(fields[-1])
     if tokens:
