@@ -1,12 +1,21 @@
 """Typed configuration of an electra-tfx run, with the defaults `make run` uses.
 
 Every field can be set from the command line with `--set section.field=value`
-(or `--set field=value` for top-level fields); the dedicated flags of
-`electra-tfx run` are shortcuts for the most common ones.
+(or `--set field=value` for top-level fields). The dedicated flags of `electra-tfx run` are
+declared here, on their fields (`_field(..., flag="--epochs", help=...)`, HfArgumentParser's
+idea): pipeline/cli.py generates the flags, their help and their one shown default from this
+metadata, so a flag and its field cannot drift apart.
+
+The life of a config: the CLI builds and `validate`s it (no TensorFlow yet); the runner calls
+`resolve` once, when the checkpoint is known, to fill the defaults that depend on the task and
+the checkpoint; components get it through trainer/run_context.py, rebuilt by `from_dict`,
+which refuses a missing field (a component given a cut-down view gets a `ConfigView` whose
+absent fields raise on access, never a silent default).
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import typing
@@ -22,6 +31,22 @@ DEFAULT_HUB_CHECKPOINT = "google/electra-small-discriminator"
 PRETRAINED_LAYER_DECAY = 0.8
 
 
+def _field(default: Any = dataclasses.MISSING, *, help: str, flag: Optional[str] = None,
+           default_factory: Any = dataclasses.MISSING, **cli: Any) -> Any:
+    """A config field with its help text and, for the dedicated flags, how the CLI exposes it.
+
+    `flag`: the option of `electra-tfx run`/`compile` (`--epochs`); `cli` holds what argparse
+    needs beyond the field's type: `default_help` (the one default shown, when the value
+    alone does not say it: None-means-something fields), `metavar`, `choices`, `action`
+    ("store_true", "boolean_optional", "append"), `invert` (the flag sets the field to False:
+    `--no-cache`), `commands` (the subcommands that have the flag; default run and compile).
+    """
+    metadata = {"help": help, **({"flag": flag} if flag else {}), **cli}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def pretrained_learning_rate(hidden_size: Optional[int]) -> float:
     """ELECTRA's fine-tuning rate for an encoder of this width (Small 256, Base 768, Large 1024)."""
     if hidden_size is None or hidden_size < 768:
@@ -33,14 +58,31 @@ def pretrained_learning_rate(hidden_size: Optional[int]) -> float:
 
 @dataclasses.dataclass
 class DataConfig:
-    train: str = DEFAULT_DATA
-    eval: Optional[str] = None
-    text_column: str = "text"
-    label_column: str = "label"
-    # text-pair-classification: the second text of each pair.
-    text_pair_column: str = "text_pair"
-    # text-classification --multi-label: labels inside one cell are separated by this.
-    label_separator: str = ","
+    train: str = _field(
+        DEFAULT_DATA, flag="--train", metavar="PATH",
+        default_help="the embedded sentiment sentences",
+        help="training data: a file, glob or folder of CSV (with header), JSON Lines or "
+        "TFRecord of tf.Example, or tfds:NAME[/CONFIG][:SPLIT]")
+    eval: Optional[str] = _field(
+        None, flag="--eval", metavar="PATH",
+        default_help="none: a deterministic hash split holds out "
+        "data.eval_percent (20%) of --train", help="evaluation data (same formats)")
+    text_column: str = _field("text", flag="--text-column", metavar="NAME",
+                              help="the column holding the text")
+    label_column: str = _field("label", flag="--label-column", metavar="NAME",
+                               help="the label column: strings or integers")
+    text_pair_column: str = _field("text_pair", flag="--text-pair-column", metavar="NAME",
+                                   help="text-pair-classification: the column with the second text")
+    label_separator: str = _field(
+        ",", flag="--label-separator", metavar="SEP",
+        help="text-classification --multi-label: the separator of the labels inside one cell")
+    labels: Optional[List[str]] = _field(
+        None, flag="--labels", metavar="A,B,...",
+        default_help="the training data's labels; a label in a tiny share of rows is then "
+        "reported as suspect",
+        help="the allowed labels (token-classification: tags), comma-separated or a JSON list: "
+        "a row with another label is a bad row (--on-bad-rows decides), and class ids follow "
+        "their natural order (trainer/label_order.py)")
     # token-classification (JSON Lines/CoNLL): words and their tags.
     tokens_column: str = "tokens"
     tags_column: str = "tags"
@@ -51,28 +93,42 @@ class DataConfig:
     answers_column: str = "answers"
     # Held out for evaluation by a deterministic hash split when `eval` is not given.
     eval_percent: int = 20
-    # A curated schema (schema.pbtxt) for ImportSchemaGen; None infers one with SchemaGen.
-    schema: Optional[str] = None
-    # Where TensorFlow Datasets keeps prepared data, for `--train tfds:NAME` (None: TFDS' default).
-    tfds_data_dir: Optional[str] = None
-    # Bad rows (components/bad_rows.py): "fail" stops the run listing them; "quarantine" sets
-    # them aside in OUTPUT/quarantine/ and trains on the rest, unless their share of a split
-    # exceeds max_bad_rows_fraction.
-    on_bad_rows: str = "fail"
-    max_bad_rows_fraction: float = 0.05
+    schema: Optional[str] = _field(
+        None, flag="--schema", metavar="PATH",
+        default_help="inferred (SchemaGen); the embedded data's curated "
+        "one without --train", help="a curated schema.pbtxt (read by FreeTextSchema)")
+    tfds_data_dir: Optional[str] = _field(
+        None, flag="--tfds-data-dir", metavar="DIR", default_help="TFDS' own",
+        help="TensorFlow Datasets' data directory, for --train/--eval tfds:NAME[/CONFIG][:SPLIT]")
+    # Bad rows (components/bad_rows.py).
+    on_bad_rows: str = _field(
+        "fail", flag="--on-bad-rows", choices=("fail", "quarantine"),
+        help="a bad row (malformed, no text, unknown label, ...) stops the run (fail), or goes "
+        "to OUTPUT/quarantine/ while the run trains on the rest (quarantine)")
+    max_bad_rows_fraction: float = _field(
+        0.05, flag="--max-bad-rows-fraction", metavar="FRACTION",
+        help="with --on-bad-rows quarantine, the run still fails when more than this share of "
+        "a split's rows is bad")
     # Compare this run's data with the previous run's (drift) when the curated schema sets
     # drift_comparator thresholds; false accepts an intended change (this run becomes the
     # baseline of the next).
     check_drift: bool = True
+    # Compare the train split with the eval split (skew) when the curated schema sets
+    # skew_comparator thresholds; false accepts an eval split meant to differ.
+    check_skew: bool = True
 
 
 @dataclasses.dataclass
 class ModelConfig:
-    # A hub id, a local HuggingFace-format directory, or "auto" (hub default, else a
-    # small ELECTRA built from scratch on the training text).
-    checkpoint: str = DEFAULT_HUB_CHECKPOINT
-    # None: 384 for question-answering (SQuAD's setting), 128 for every other task.
-    max_seq_length: Optional[int] = None
+    checkpoint: str = _field(
+        DEFAULT_HUB_CHECKPOINT, flag="--checkpoint", metavar="ID|DIR",
+        help="hub id, local HuggingFace-format directory, 'auto' (the default hub checkpoint, "
+        "else the packaged pre-trained encoder: MiniLM weights in ELECTRA's architecture, else "
+        "a small ELECTRA from scratch), 'packaged' or 'scratch'")
+    max_seq_length: Optional[int] = _field(
+        None, flag="--max-seq-length", metavar="N",
+        default_help="the task's: 384 for question-answering, "
+        "else 128", help="WordPiece tokens per input, longer inputs are truncated or windowed")
     # Used only by the scratch fallback of --checkpoint auto.
     scratch_vocab_size: int = 8000
     scratch_hidden_size: int = 128
@@ -86,13 +142,17 @@ class ModelConfig:
 @dataclasses.dataclass
 class TaskConfig:
     """Options of particular tasks (see README, "Tasks")."""
-    # text-classification: several labels per text (sigmoid head, threshold 0.5).
-    multi_label: bool = False
-    # text-classification: a float target (e.g. a similarity score), MSE loss.
-    regression: bool = False
-    # question-answering: window stride over long contexts, n-best spans, answer length cap,
-    # and the margin by which "no answer" must win for SQuAD 2.0-style data.
-    doc_stride: int = 128
+    multi_label: bool = _field(
+        False, flag="--multi-label", action="store_true",
+        help="text-classification: several labels per text, separated by --label-separator "
+        "(sigmoid head, threshold 0.5)")
+    regression: bool = _field(
+        False, flag="--regression", action="store_true",
+        help="text-classification: a float label (e.g. a similarity score), MSE loss")
+    doc_stride: int = _field(128, flag="--doc-stride", metavar="N",
+                             help="question-answering: stride of the windows over long contexts")
+    # question-answering: n-best spans, answer length cap, and the margin by which "no answer"
+    # must win for SQuAD 2.0-style data.
     n_best_size: int = 20
     max_answer_length: int = 30
     null_score_threshold: float = 0.0
@@ -100,12 +160,15 @@ class TaskConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    epochs: int = 3
-    batch_size: int = 32
-    # None: ELECTRA's rate for the checkpoint's size (pretrained_learning_rate: 3e-4 below
-    # hidden size 768, 1e-4 up to 1024, else 5e-5), or model.scratch_learning_rate when the
-    # checkpoint was built from scratch (random weights need a much larger rate).
-    learning_rate: Optional[float] = None
+    epochs: int = _field(3, flag="--epochs", metavar="N", help="fine-tuning epochs")
+    batch_size: int = _field(32, flag="--batch-size", metavar="N",
+                             help="fine-tuning batch size (global, over all replicas)")
+    # None: resolved with the checkpoint (`resolve`): random weights need a much larger rate.
+    learning_rate: Optional[float] = _field(
+        None, flag="--learning-rate", metavar="RATE",
+        default_help="ELECTRA's by model size: 3e-4 Small, "
+        "1e-4 Base, 5e-5 Large; model.scratch_learning_rate (1e-3) from scratch",
+        help="peak learning rate")
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     # ELECTRA's layer-wise learning-rate decay: the head learns at lr, encoder layer l of L
@@ -144,17 +207,21 @@ class TrainConfig:
 class PretrainConfig:
     """ELECTRA pre-training (replaced-token detection) before fine-tuning; see README,
     "Pre-training". Defaults follow google-research/electra except the budget."""
-    # Pre-training steps. None: scratch_steps when the checkpoint was built from scratch
-    # (`--checkpoint scratch`, or `auto` without the hub), else 0 (no pre-training).
-    steps: Optional[int] = None
+    steps: Optional[int] = _field(
+        None, flag="--pretrain-steps", metavar="N",
+        default_help="pretrain.scratch_steps (100) for a "
+        "checkpoint built from scratch ('scratch', or 'auto' without the hub), else 0",
+        help="ELECTRA pre-training (replaced-token detection) steps before fine-tuning")
     # The default budget of a from-scratch checkpoint: under a minute on 2 CPU cores for the
     # default small model and the embedded data (100 packed steps: ~390k tokens, ~9 passes
     # over its 2.4k training sentences; longer runs on that little text memorise it and
     # fine-tune worse, docs/benchmarks.md "Pre-training").
     scratch_steps: int = 100
-    # Extra unlabelled text: a file, folder or glob of plain text (.txt, one text a line),
-    # JSON Lines or CSV (the `corpus_text_column` field/column), .gz allowed.
-    corpus: Optional[str] = None
+    corpus: Optional[str] = _field(
+        None, flag="--pretrain-corpus", metavar="PATH", default_help="none",
+        help="unlabelled text to pre-train on besides the training text: a file, folder or "
+        "glob of .txt (one text a line), JSON Lines or CSV (field/column "
+        "pretrain.corpus_text_column), .gz allowed")
     corpus_text_column: str = "text"
     # Also pre-train on the text columns of the training split.
     use_training_text: bool = True
@@ -190,40 +257,63 @@ class PretrainConfig:
 
 @dataclasses.dataclass
 class EvalConfig:
-    # Absolute bar on accuracy; None means "better than the majority-class rate".
+    """The blessing rules (components/blessing_gate.py; README, "When a model is blessed")."""
+    # Absolute bar on the task's headline metric; None: what a trivial predictor scores on the
+    # eval split (its majority-class rate for accuracy; trainer/gate_bars.py per task).
     min_accuracy: Optional[float] = None
     # A candidate may not lose more than this much accuracy against the last blessed model.
     max_accuracy_drop: float = 0.01
     # The simple baseline trained in the same run (README, "Baselines, slices and calibration");
-    # False skips it (its Trainer and Evaluator), e.g. for quick plumbing runs.
+    # False skips it (its Trainer and Evaluator) and waives beating it.
     simple_baseline: bool = True
-    # None: required for text(-pair) classification (not --regression), shown only otherwise.
-    require_beat_baseline: Optional[bool] = None
+    # None means true.
+    require_beat_baseline: Optional[bool] = _field(
+        None, flag="--require-beat-baseline", action="boolean_optional",
+        default_help="on, for every task that has a baseline and every checkpoint",
+        help="push only a candidate that beats the simple baseline trained in the same run by "
+        "eval.baseline_margin; --no-require-beat-baseline waives it, and the summary, report "
+        "and model card then say by how much the pushed model is worse")
     # The candidate's headline metric must beat the simple baseline's by at least this much.
     baseline_margin: float = 0.0
     baseline_epochs: int = 10
     baseline_learning_rate: float = 0.05
-    # Raw columns whose values become evaluation slices (beside overall, label, text length).
-    slice_columns: List[str] = dataclasses.field(default_factory=list)
+    # The chance-level rules (AUC above 0.5, Pearson above 0) must hold with this one-sided
+    # confidence on the eval split's size: a ranking by chance passes them 1 - this of the time.
+    chance_confidence: float = 0.95
+    slice_columns: List[str] = _field(
+        flag="--slice-column", action="append", metavar="COLUMN", default_factory=list,
+        default_help="overall, by label and by text length only",
+        help="also report the evaluation metrics per value of this raw column (repeatable)")
 
 
 @dataclasses.dataclass
 class MetadataConfig:
     """ML Metadata of `run` (pipeline/metadata_config.py); both None: SQLite in the output dir."""
-    # HOST[:PORT]/DATABASE of a MySQL server; user and password come from the environment.
-    mysql: Optional[str] = None
-    # A ml_metadata ConnectionConfig in text format.
-    config_file: Optional[str] = None
+    mysql: Optional[str] = _field(
+        None, flag="--metadata-mysql", metavar="HOST[:PORT]/DB", commands=("run",),
+        default_help="SQLite in the output directory",
+        help="record ML Metadata in this MySQL database (user and password from "
+        "ELECTRA_TFX_MYSQL_USER, ELECTRA_TFX_MYSQL_PASSWORD)")
+    config_file: Optional[str] = _field(
+        None, flag="--metadata-config", metavar="FILE.pbtxt", commands=("run",),
+        default_help="SQLite in the output directory",
+        help="ML Metadata connection as a ml_metadata ConnectionConfig text proto")
 
 
 @dataclasses.dataclass
 class PipelineConfig:
-    pipeline_name: str = "electra-tfx"
+    pipeline_name: str = _field(
+        "electra-tfx", flag="--pipeline-name", metavar="NAME",
+        help="the pipeline's name in ML Metadata, and the default output folder's")
     model_name: str = "electra_classifier"
-    task: str = "text-classification"
-    # None means runs/<pipeline_name>.
-    output: Optional[str] = None
-    enable_cache: bool = True
+    task: str = _field("text-classification", flag="--task", metavar="NAME",
+                       help="the task to train",
+                       listed_by="trainer.tasks.task_names")
+    output: Optional[str] = _field(None, flag="--output", metavar="DIR",
+                                   default_help="runs/<pipeline name>", help="output directory")
+    enable_cache: bool = _field(True, flag="--no-cache", action="store_true", invert=True,
+                                default_help="cached components are reused",
+                                help="re-run every component")
     beam_args: List[str] = dataclasses.field(
         default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -249,37 +339,194 @@ class PipelineConfig:
         return os.path.join(self.output_dir, "serving", self.model_name)
 
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, as JSON-ready values (a component's cut-down copy: what it has)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, _Absent):
+                continue
+            if isinstance(value, ConfigView):
+                out[f.name] = value.to_dict()
+            elif dataclasses.is_dataclass(value):
+                out[f.name] = dataclasses.asdict(value)
+            else:
+                out[f.name] = json.loads(json.dumps(value))
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
-def with_training_defaults(config: "PipelineConfig", checkpoint_source: str,
-                           hidden_size: Optional[int] = None) -> "PipelineConfig":
-    """A copy whose unset sequence length, learning rate and layer decay are filled in for
-    the task and the resolved checkpoint."""
+# ---- resolution: the defaults that depend on the task and the checkpoint ------------------
+
+# `resolve(config, ON_CLUSTER, task)`: a compiled pipeline does not know its checkpoint's size
+# at compile time. What any non-scratch checkpoint gets is filled in; the learning rate is left
+# unset, and the Trainer's run_fn resolves it once, where the checkpoint is
+# (RunContext.resolve_in_trainer says so). Compiled pipelines refuse scratch checkpoints.
+ON_CLUSTER = "on-cluster"
+# The fields `resolve` fills when they are None, and what they depend on.
+RESOLVED_FIELDS = ("model.max_seq_length", "train.learning_rate", "train.layer_decay",
+                   "pretrain.steps")
+DEFAULT_MAX_SEQ_LENGTH = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointFacts:
+    """What `resolve` needs to know of a checkpoint (trainer/checkpoint.py reads it)."""
+    # "local" | "hub" | "packaged" | "scratch" (ResolvedCheckpoint.source); only "scratch"
+    # changes the defaults (random weights: a larger rate, no layer decay, pre-training).
+    source: str
+    # The encoder's width (config.json hidden_size): ELECTRA's rate by model size.
+    hidden_size: Optional[int] = None
+
+
+def _default_max_seq_length(config: "PipelineConfig", task: Any) -> int:
+    """The task's own default (its `default_max_seq_length`, trainer/tasks/base.py)."""
+    value = getattr(task, "default_max_seq_length", None) if task is not None else None
+    if callable(value):
+        value = value()
+    if value is None:  # no task object at hand: the registry's built-in knowledge
+        value = 384 if config.task == "question-answering" else DEFAULT_MAX_SEQ_LENGTH
+    return int(value)
+
+
+def resolve(config: "PipelineConfig", checkpoint: Any, task: Any = None) -> "PipelineConfig":
+    """A copy of `config` whose unset task- and checkpoint-dependent fields are filled in:
+    the sequence length (the task's default), the learning rate (by the checkpoint's size,
+    or model.scratch_learning_rate from scratch), the layer decay (PRETRAINED_LAYER_DECAY, 1.0
+    from scratch) and the pre-training steps (pretrain.scratch_steps from scratch, else 0).
+    A value set by the user is never changed.
+
+    `checkpoint`: a CheckpointFacts (or anything with `source` and `hidden_size`), or
+    ON_CLUSTER: the learning rate is then left unset for the Trainer to resolve. `task`: the
+    task (class or instance) whose `default_max_seq_length` applies.
+
+    Called once per run: by the runner (pipeline/runner.py) or the compiler, and for a
+    compiled pipeline once more by the Trainer, for what was left to it."""
     resolved = from_dict(config.to_dict())
     if resolved.model.max_seq_length is None:
-        resolved.model.max_seq_length = 384 if resolved.task == "question-answering" else 128
-    scratch = checkpoint_source == "scratch"
-    if resolved.train.learning_rate is None:
-        resolved.train.learning_rate = (resolved.model.scratch_learning_rate if scratch
-                                        else pretrained_learning_rate(hidden_size))
+        resolved.model.max_seq_length = _default_max_seq_length(resolved, task)
+    on_cluster = checkpoint == ON_CLUSTER
+    scratch = not on_cluster and getattr(checkpoint, "source", None) == "scratch"
+    if resolved.train.learning_rate is None and not on_cluster:
+        resolved.train.learning_rate = (resolved.model.scratch_learning_rate if scratch else
+                                        pretrained_learning_rate(
+                                            getattr(checkpoint, "hidden_size", None)))
     if resolved.train.layer_decay is None:
         resolved.train.layer_decay = 1.0 if scratch else PRETRAINED_LAYER_DECAY
     if resolved.pretrain.steps is None:
         resolved.pretrain.steps = resolved.pretrain.scratch_steps if scratch else 0
-    if resolved.eval.require_beat_baseline is None and scratch:
-        # A small ELECTRA built from scratch (the offline fallback of `make run`) does not beat
-        # TF-IDF on a few thousand sentences (0.80 vs 0.84 measured): it is shown beside the
-        # baseline, but the baseline does not block its push unless asked to.
-        resolved.eval.require_beat_baseline = False
     return resolved
+
+
+def unresolved(config: "PipelineConfig") -> List[str]:
+    """The fields `resolve` fills that are still unset."""
+    return [name for name in RESOLVED_FIELDS if _get(config, name) is None]
+
+
+def with_training_defaults(config: "PipelineConfig", checkpoint_source: str,
+                           hidden_size: Optional[int] = None) -> "PipelineConfig":
+    """Deprecated spelling of `resolve(config, CheckpointFacts(source, hidden_size))`."""
+    return resolve(config, CheckpointFacts(checkpoint_source, hidden_size))
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used, with the field it belongs to."""
+
+
+# Training at scale (trainer/distribution.py reads these; checked here, before TensorFlow loads).
+STRATEGIES = ("one-device", "mirrored", "multi-worker", "tpu")
+MIXED_PRECISION = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+# The fewest WordPiece tokens an input can have: [CLS] x [SEP] (pairs: [CLS] a [SEP] b [SEP]).
+MIN_SEQ_LENGTH = {"text-pair-classification": 5, "question-answering": 8}
+DEFAULT_MIN_SEQ_LENGTH = 3
+
+
+def validate(config: "PipelineConfig") -> None:
+    """Refuses settings that cannot give a meaningful run, before anything runs.
+
+    One ConfigError naming the flag or field, the value and what is allowed. Checked: every
+    count (epochs, steps, batch sizes, lengths) is positive, rates are in their ranges, the
+    sequence length holds at least [CLS] x [SEP], the strategy and precision are known."""
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    t, e, m, p, d = config.train, config.eval, config.model, config.pretrain, config.data
+    need(t.epochs >= 1, f"--epochs must be at least 1, got {t.epochs} (a model that does not "
+         "train is never worth evaluating)")
+    need(t.batch_size >= 1, f"--batch-size must be at least 1, got {t.batch_size}")
+    need(t.eval_batch_size >= 1, f"train.eval_batch_size must be at least 1, got {t.eval_batch_size}")
+    need(t.steps_per_epoch is None or t.steps_per_epoch >= 1,
+         f"train.steps_per_epoch must be at least 1 (or none: the whole split), got {t.steps_per_epoch}")
+    need(t.learning_rate is None or t.learning_rate > 0,
+         f"--learning-rate must be above 0, got {t.learning_rate}")
+    need(0 <= t.warmup_ratio < 1, f"train.warmup_ratio must be from 0 to below 1, got {t.warmup_ratio}")
+    need(t.layer_decay is None or 0 < t.layer_decay <= 1,
+         f"train.layer_decay must be above 0 and at most 1, got {t.layer_decay}")
+    need(t.weight_decay >= 0, f"train.weight_decay must be at least 0, got {t.weight_decay}")
+    need(t.clip_norm > 0, f"train.clip_norm must be above 0, got {t.clip_norm}")
+    need(t.checkpoint_every_steps >= 1,
+         f"train.checkpoint_every_steps must be at least 1, got {t.checkpoint_every_steps}")
+    need(all(b >= 1 for b in t.bucket_boundaries)
+         and list(t.bucket_boundaries) == sorted(set(t.bucket_boundaries)),
+         f"train.bucket_boundaries must be increasing positive lengths, got {t.bucket_boundaries}")
+    need(t.strategy in STRATEGIES,
+         f"train.strategy={t.strategy}: expected one of {', '.join(STRATEGIES)}")
+    need(t.mixed_precision in MIXED_PRECISION,
+         f"train.mixed_precision={t.mixed_precision}: expected one of {', '.join(MIXED_PRECISION)}")
+    shortest = MIN_SEQ_LENGTH.get(config.task, DEFAULT_MIN_SEQ_LENGTH)
+    need(m.max_seq_length is None or m.max_seq_length >= shortest,
+         f"--max-seq-length must be at least {shortest} for {config.task} (room for the special "
+         f"tokens and one word piece of each text), got {m.max_seq_length}")
+    need(m.max_seq_length is None or m.max_seq_length <= 512,
+         f"--max-seq-length must be at most 512 (ELECTRA's position embeddings), got {m.max_seq_length}")
+    for name in ("scratch_vocab_size", "scratch_hidden_size", "scratch_num_layers",
+                 "scratch_num_heads", "scratch_intermediate_size"):
+        need(getattr(m, name) >= 1, f"model.{name} must be at least 1, got {getattr(m, name)}")
+    need(m.scratch_hidden_size % m.scratch_num_heads == 0,
+         f"model.scratch_hidden_size ({m.scratch_hidden_size}) must be a multiple of "
+         f"model.scratch_num_heads ({m.scratch_num_heads})")
+    need(m.scratch_learning_rate > 0,
+         f"model.scratch_learning_rate must be above 0, got {m.scratch_learning_rate}")
+    need(p.steps is None or p.steps >= 0, f"--pretrain-steps must be at least 0, got {p.steps}")
+    need(p.batch_size >= 1, f"pretrain.batch_size must be at least 1, got {p.batch_size}")
+    need(p.learning_rate > 0, f"pretrain.learning_rate must be above 0, got {p.learning_rate}")
+    need(p.max_seq_length >= 3, f"pretrain.max_seq_length must be at least 3, got {p.max_seq_length}")
+    need(0 < p.mask_rate < 1, f"pretrain.mask_rate must be above 0 and below 1, got {p.mask_rate}")
+    need(0 <= p.mask_token_rate <= 1,
+         f"pretrain.mask_token_rate must be from 0 to 1, got {p.mask_token_rate}")
+    need(p.temperature > 0, f"pretrain.temperature must be above 0, got {p.temperature}")
+    need(p.checkpoint_every >= 1 and p.log_every >= 1,
+         "pretrain.checkpoint_every and pretrain.log_every must be at least 1, got "
+         f"{p.checkpoint_every} and {p.log_every}")
+    need(1 <= d.eval_percent <= 99, f"data.eval_percent must be from 1 to 99, got {d.eval_percent}")
+    need(e.min_accuracy is None or e.min_accuracy >= 0,
+         f"eval.min_accuracy must be at least 0, got {e.min_accuracy}")
+    need(e.max_accuracy_drop >= 0, f"eval.max_accuracy_drop must be at least 0, got {e.max_accuracy_drop}")
+    need(e.baseline_margin >= 0, f"eval.baseline_margin must be at least 0, got {e.baseline_margin}")
+    need(e.baseline_epochs >= 1, f"eval.baseline_epochs must be at least 1, got {e.baseline_epochs}")
+    need(e.baseline_learning_rate > 0,
+         f"eval.baseline_learning_rate must be above 0, got {e.baseline_learning_rate}")
+    need(0 < e.chance_confidence < 1,
+         f"eval.chance_confidence must be between 0 and 1, got {e.chance_confidence}")
+    need(not (e.require_beat_baseline and not e.simple_baseline),
+         "--require-beat-baseline needs the simple baseline (eval.simple_baseline=true)")
+    opts = config.task_options
+    need(opts.doc_stride >= 1, f"--doc-stride must be at least 1, got {opts.doc_stride}")
+    need(m.max_seq_length is None or config.task != "question-answering"
+         or opts.doc_stride < m.max_seq_length,
+         f"--doc-stride ({opts.doc_stride}) must be below --max-seq-length ({m.max_seq_length})")
+    need(not (opts.multi_label and opts.regression), "--multi-label and --regression cannot be combined")
+    # Once `resolve` has decided whether pre-training runs (before it, steps None means "by
+    # checkpoint").
+    need(p.steps is None or p.steps or not p.corpus,
+         "--pretrain-corpus is given but no pre-training will run: pre-training is on by "
+         "default only for --checkpoint scratch; pass --pretrain-steps N to pre-train "
+         f"{m.checkpoint} on it")
+    need(not p.steps or p.use_training_text or p.corpus,
+         "pretrain.use_training_text=false leaves nothing to pre-train on: give "
+         "--pretrain-corpus PATH")
 
 
 def _coerce(raw: str, annotation: Any, key: str) -> Any:
@@ -324,22 +571,66 @@ def set_field(config: Any, key: str, raw: str) -> None:
         owners += [getattr(config, f.name) for f in dataclasses.fields(config)
                    if dataclasses.is_dataclass(getattr(config, f.name))
                    and parts[0] in _field_types(getattr(config, f.name))]
-        if len(owners) != 1:
-            raise ConfigError(f"--set {key}: {'ambiguous' if owners else 'unknown'} field; "
-                              f"known fields: {', '.join(all_field_names(config))}")
+        if len(owners) > 1:
+            candidates = [name for name in all_field_names(config)
+                          if name.split(".")[-1] == parts[0]]
+            raise ConfigError(f"--set {key}: ambiguous field; one of {', '.join(candidates)}")
+        if not owners:
+            raise ConfigError(unknown_field_message(config, key))
         target, name = owners[0], parts[0]
     else:
         target = config
         for part in parts[:-1]:
             if part not in _field_types(target) or not dataclasses.is_dataclass(getattr(target, part)):
-                raise ConfigError(f"--set {key}: unknown section {part!r}; "
-                                  f"known fields: {', '.join(all_field_names(config))}")
+                raise ConfigError(unknown_field_message(config, key))
             target = getattr(target, part)
         name = parts[-1]
         if name not in _field_types(target):
-            raise ConfigError(f"--set {key}: unknown field; known fields: "
-                              f"{', '.join(all_field_names(config))}")
+            raise ConfigError(unknown_field_message(config, key))
     setattr(target, name, _coerce(raw, _field_types(target)[name], key))
+
+
+def unknown_field_message(config: Any, key: str) -> str:
+    """`--set KEY`: unknown field, with the closest field names (difflib), not all of them."""
+    names = all_field_names(config)
+    section, _, leaf = key.rpartition(".")
+    in_section = [name for name in names if name.startswith(section + ".")] if section else []
+    if in_section:  # a known section: the closest of its fields
+        leaves = {name.rpartition(".")[2]: name for name in in_section}
+        close = [leaves[m] for m in difflib.get_close_matches(leaf, list(leaves), n=3, cutoff=0.6)]
+    else:
+        close = difflib.get_close_matches(key, names, n=3, cutoff=0.75)
+        by_leaf: Dict[str, List[str]] = {}
+        for name in names:
+            by_leaf.setdefault(name.rpartition(".")[2], []).append(name)
+        for match in difflib.get_close_matches(leaf, list(by_leaf), n=3, cutoff=0.75):
+            close += [name for name in by_leaf[match] if name not in close]
+    hint = (f"did you mean {' or '.join(close[:3])}?" if close else
+            "the fields are those of pipeline_config.py, e.g. train.epochs, "
+            "data.text_column, eval.min_accuracy")
+    return f"--set {key}: unknown field; {hint}"
+
+
+def _get(config: Any, dotted: str) -> Any:
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def flag_fields() -> List[typing.Tuple[str, dataclasses.Field, Any]]:
+    """(dotted name, field, type) of every field that has a dedicated command-line flag."""
+    found = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name], prefix + f.name + ".")
+            elif "flag" in f.metadata:
+                found.append((prefix + f.name, f, hints[f.name]))
+    walk(PipelineConfig, "")
+    return found
 
 
 def _field_types(obj: Any) -> Dict[str, Any]:
@@ -358,14 +649,107 @@ def all_field_names(config: Any, prefix: str = "") -> List[str]:
     return names
 
 
+class ConfigView:
+    """The part of a config section a component was given (RunContext decides what each
+    component receives, so that e.g. Transform's cache survives a change of epochs). Reading a
+    field it was not given is an error naming the component, never the field's default."""
+
+    def __init__(self, section: str, cls: type, values: Dict[str, Any], component: str):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"config section {section!r} has no field {', '.join(unknown)}")
+        self.__dict__.update(_section=section, _cls=cls, _values=dict(values),
+                             _component=component, _names=names)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "_values" not in self.__dict__:  # copy, pickle
+            raise AttributeError(name)
+        values = self.__dict__["_values"]
+        if name in values:
+            return values[name]
+        if name in self.__dict__["_names"]:
+            raise ConfigError(
+                f"{self.__dict__['_section']}.{name} is not passed to "
+                f"{self.__dict__['_component']} (trainer/run_context.py decides what each "
+                "component receives): add it there rather than reading a default")
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{self.__dict__['_section']} is a read-only view")
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, ConfigView) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"ConfigView({self.__dict__.get('_section')}, {self.__dict__.get('_values')!r})"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__["_values"])
+
+
+# The key of a cut-down config dict naming the component it was cut for (RunContext).
+VIEW_KEY = "_view_for"
+
+
 def from_dict(d: Dict[str, Any]) -> PipelineConfig:
-    """Rebuilds a config from `to_dict()` output (used by run_fn and preprocessing_fn)."""
-    sections = {f.name: f.type for f in dataclasses.fields(PipelineConfig)}
-    kwargs = {}
-    for key, value in d.items():
-        if isinstance(value, dict):
-            cls = typing.get_type_hints(PipelineConfig)[key]
-            kwargs[key] = cls(**value)
-        elif key in sections:
-            kwargs[key] = value
-    return PipelineConfig(**kwargs)
+    """Rebuilds a config from `to_dict()` output (run_fn, preprocessing_fn, the report).
+
+    A complete dict gives a PipelineConfig; a missing or unknown field is a ConfigError, never
+    a default. A dict cut down for one component (VIEW_KEY names it) gives a PipelineConfig
+    whose absent sections and fields are ConfigViews that raise when read."""
+    d = dict(d)
+    component = d.pop(VIEW_KEY, None)
+    hints = typing.get_type_hints(PipelineConfig)
+    names = [f.name for f in dataclasses.fields(PipelineConfig)]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ConfigError(f"config has no field {', '.join(unknown)}")
+    missing = [name for name in names if name not in d]
+    if missing and component is None:
+        raise ConfigError(f"config lacks {', '.join(missing)}")
+    config = PipelineConfig.__new__(PipelineConfig)
+    for name in names:
+        cls = hints[name]
+        if dataclasses.is_dataclass(cls):
+            values = d.get(name, {})
+            fields = {f.name for f in dataclasses.fields(cls)}
+            if set(values) == fields:
+                value = cls(**values)
+            elif component is None:
+                absent = sorted(fields - set(values)) or sorted(set(values) - fields)
+                raise ConfigError(f"config section {name!r}: no field {', '.join(absent)} "
+                                  "(or one it does not have)")
+            else:
+                value = ConfigView(name, cls, values, component)
+        elif name in d:
+            value = d[name]
+        else:
+            value = _Absent(name, component)
+        object.__setattr__(config, name, value)
+    return config
+
+
+class _Absent:
+    """A top-level field a component was not given: any use of it is an error."""
+
+    def __init__(self, name: str, component: str):
+        self._message = (f"{name} is not passed to {component} (trainer/run_context.py decides "
+                         "what each component receives)")
+
+    def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise ConfigError(self._message)
+
+    __bool__ = __iter__ = __len__ = __contains__ = __str__ = __fspath__ = _refuse
+    __int__ = __float__ = __index__ = __getitem__ = _refuse
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "_message" not in self.__dict__:  # copy, pickle
+            raise AttributeError(name)
+        raise ConfigError(self.__dict__["_message"])
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, _Absent) and other._message == self._message
+
+    def __repr__(self) -> str:
+        return "<absent>"

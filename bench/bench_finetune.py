@@ -239,34 +239,28 @@ def ours_dataset(encoded, labels, batch_size: int, train_cfg, max_len: int, shuf
 
     Batched as trainer/run.py batches: `train_cfg`'s bucket boundaries, and with
     `train_cfg.pad_to_bucket` each batch padded to its bucket's length (`max_len` the last).
-
-    The same steps in the same order (cache, shuffle, ``data.batch_by_length``, a small
-    shuffle of batches, split into int32 model inputs and the label, prefetch); only the
-    split is local: single-label targets for SparseCategoricalCrossentropy, so that the
-    benchmark does not depend on how a task packs its targets.
+    The steps are trainer/data.py's `batches` (cache, shuffle, length buckets, a small
+    shuffle of batches, split, prefetch); only the split is local: single-label targets for
+    SparseCategoricalCrossentropy, so that the benchmark does not depend on a task's targets.
     """
     import tensorflow as tf
     from trainer import data as data_lib
-    from trainer.tasks.base import SEQUENCE_FEATURES
+    from trainer.features import SEQUENCE_FEATURES
     elements = {name: tf.cast(encoded[name], tf.int64) for name in SEQUENCE_FEATURES}
     elements[OURS_LABEL] = labels
     # Slicing [N, (len)] ragged tensors gives rank-0 RaggedTensorSpec elements, which
     # padded_batch rejects; an identity map turns them into the plain 1-D tensors that
     # data.read_examples yields after parsing.
     ds = tf.data.Dataset.from_tensor_slices(elements).map(
-        lambda ex: {k: tf.identity(v) for k, v in ex.items()}).cache()
-    if shuffle:
-        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = data_lib.batch_by_length(ds, batch_size, train_cfg.bucket_boundaries,
-                                  max_length=data_lib.pad_length(train_cfg, max_len))
-    if shuffle:
-        ds = ds.shuffle(16, seed=seed + 1, reshuffle_each_iteration=True)
+        lambda ex: {k: tf.identity(v) for k, v in ex.items()})
 
     def to_model_inputs(ex):
         return ({name: tf.cast(ex[name], tf.int32) for name in SEQUENCE_FEATURES},
                 ex[OURS_LABEL])
 
-    return ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return data_lib.batches(ds, split=to_model_inputs, batch_size=batch_size,
+                            boundaries=train_cfg.bucket_boundaries, shuffle=shuffle, seed=seed,
+                            max_length=data_lib.pad_length(train_cfg, max_len))
 
 
 def pipeline_train_config(learning_rate: float):
@@ -291,24 +285,17 @@ def train_config_summary(train) -> Dict[str, Any]:
 
 
 def ours_build(ckpt: str, lr: float, num_train_steps: int, train_cfg, metrics=None):
-    """The model as the pipeline's Trainer (trainer/run.py) builds and compiles it: under the
-    configured strategy and precision (trainer/distribution.py), the optimizer's slots built
-    up front, the Keras steps traced without AutoGraph."""
+    """The model as the pipeline's Trainer builds and compiles it (trainer/training.py's
+    build_compiled_model: the configured strategy and precision, the optimizer's slots built
+    up front, the Keras steps traced without AutoGraph)."""
     import tf_keras
-    from trainer import distribution
     from trainer import model as model_lib
-    from trainer import optimization
-    model = distribution.compile_model(
-        train_cfg,
+    from trainer import training
+    return training.build_compiled_model(
+        train_cfg, ckpt, num_train_steps,
         build_model=lambda: model_lib.build_sequence_classifier(ckpt, 2),
-        build_optimizer=lambda: optimization.create_optimizer(
-            learning_rate=lr, num_train_steps=num_train_steps,
-            warmup_ratio=train_cfg.warmup_ratio, weight_decay=train_cfg.weight_decay,
-            layer_decay=train_cfg.layer_decay, num_layers=model_lib.num_hidden_layers(ckpt),
-            clip_norm=train_cfg.clip_norm),
         build_loss=lambda: tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        build_metrics=lambda: list(metrics or []), hidden_size=model_lib.hidden_size(ckpt))
-    return model_lib.trace_without_autograph(model)
+        build_metrics=lambda: list(metrics or []), learning_rate=lr)
 
 
 def padded_tokens_per_example(ds) -> float:

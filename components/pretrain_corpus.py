@@ -10,7 +10,7 @@ columns of the training examples.
     any of these + .gz   gzip-compressed
 
 JSON Lines, CSV and TFRecord go through the same readers as the training data
-(components/text_example_gen.py), so a malformed file gets the same "FILE line N: problem"
+(components/readers/), so a malformed file gets the same "FILE line N: problem"
 error; a missing text column names the file and the columns it has.
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Iterable, Iterator, List, Sequence
 import tensorflow as tf
 
 from components.input_files import InputError, file_kind
-from components.text_example_gen import read_file
+from components.readers import read_file
+from trainer.uris import is_uri
 
 TEXT_EXTENSIONS = (".txt", ".txt.gz")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -139,4 +140,4 @@ def fingerprint(texts: Iterable[str]) -> str:
 
 def absolute(path: str) -> str:
     """`path` made absolute unless it is a URL-like path (gs://...)."""
-    return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+    return path if is_uri(path) else os.path.abspath(os.path.expanduser(path))

@@ -30,10 +30,11 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components import pretrain_corpus
+from trainer.checkpoints.files import CONFIG_FILE, TF_WEIGHTS, TOKENIZER_CONFIG_FILE, VOCAB_FILE
 
 COMPONENT_ID = "ElectraPretrainer"
 TRAIN_SPLIT = "train"
-_FINGERPRINT_FILES = ("config.json", "vocab.txt", "tokenizer_config.json", "tf_model.h5")
+_FINGERPRINT_FILES = (CONFIG_FILE, VOCAB_FILE, TOKENIZER_CONFIG_FILE, TF_WEIGHTS)
 
 
 def state_dir(work_dir: str, start_checkpoint: str, pretrain_config: dict,

@@ -1,13 +1,17 @@
-"""`electra-tfx`: the command line.
+"""electra-tfx: fine-tune an ELECTRA text model on your data with a TFX pipeline, and push it
+only when it is blessed.
 
     electra-tfx run --train data.csv [--eval eval.csv] [--checkpoint ID|DIR|auto] ...
     electra-tfx runs --output DIR                 past runs, from ML Metadata
     electra-tfx report --output DIR [--run ID]    a run's summary, lineage and report path
 """
 import argparse
+import dataclasses
+import importlib
 import logging
 import os
 import sys
+import typing
 import warnings
 from typing import List, Optional
 
@@ -19,83 +23,119 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import pipeline_config  # noqa: E402
+from pipeline.exit_codes import EXIT_BAD_INPUT  # noqa: E402
 from pipeline import beam_options  # noqa: E402
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """One default per flag: the config flags state theirs in their help (from the field's
+    metadata); other options get argparse's "(default: X)" only when X says something."""
+
+    def _get_help_string(self, action):
+        help_ = action.help or ""
+        if "(default:" in help_ or action.default in (None, False, [], argparse.SUPPRESS) \
+                or action.option_strings == ["-h", "--help"]:
+            return help_
+        return super()._get_help_string(action)
+
+
+def _shown_default(f) -> str:
+    """The one default a flag's help shows: the field's `default_help`, else its value."""
+    if "default_help" in f.metadata:
+        return f.metadata["default_help"]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default)
+
+
+# The order of the flags in --help: the data first, where everything goes last.
+_HELP_ORDER = ("data.", "task", "task_options.", "model.", "pretrain.", "train.", "eval.",
+               "", "metadata.")
+
+
+def config_flags(command: str = "run"):
+    """(dotted field, field, type) of every flag `command` has for a config field."""
+    flags = [(name, f, annotation) for name, f, annotation in pipeline_config.flag_fields()
+             if command in f.metadata.get("commands", ("run", "compile"))]
+
+    def rank(item):
+        name = item[0]
+        if "." not in name and name != "task":
+            return _HELP_ORDER.index("")
+        return next(i for i, prefix in enumerate(_HELP_ORDER)
+                    if prefix and (name.startswith(prefix) or name == prefix))
+    return sorted(flags, key=rank)
+
+
+def flag_help(f, listed: str = "") -> str:
+    """A config flag's help: its field's help (and the values a registry lists) and its one
+    shown default."""
+    return f"{f.metadata['help']}{listed} (default: {_shown_default(f)})".replace("%", "%%")
+
+
+def _listed(meta) -> str:
+    """`listed_by`: a TF-free function naming the allowed values (the task registry's)."""
+    if "listed_by" not in meta:
+        return ""
+    module, _, function = meta["listed_by"].rpartition(".")
+    return ": " + ", ".join(getattr(importlib.import_module(module), function)())
+
+
+def _add_config_flags(parser, command: str) -> None:
+    """The flags of the config fields that have one (pipeline_config.py's `flag` metadata).
+
+    Every flag's argparse default is None ("not given"): config_from_args sets only what was
+    given, so the config's own defaults are the only defaults."""
+    for name, f, annotation in config_flags(command):
+        meta = f.metadata
+        kwargs = {"help": flag_help(f, _listed(meta)), "default": None, "dest": _dest(f)}
+        action = meta.get("action")
+        if action == "store_true":
+            kwargs["action"] = "store_true"
+        elif action == "boolean_optional":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            if action == "append":
+                kwargs["action"] = "append"
+            scalar = _scalar_type(annotation)
+            if scalar in (int, float):
+                kwargs["type"] = scalar
+            for key in ("metavar", "choices"):
+                if key in meta:
+                    kwargs[key] = meta[key]
+        parser.add_argument(meta["flag"], **kwargs)
+
+
+def _dest(f) -> str:
+    """argparse's own name for the flag (`--text-column` -> text_column), as before."""
+    return f.metadata["flag"].lstrip("-").replace("-", "_")
+
+
+def _scalar_type(annotation):
+    """int, float or str for Optional[int] etc.; None for lists (parsed by set_field)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = args[0] if typing.get_origin(annotation) is typing.Union and len(args) == 1 \
+        else annotation
+    return base if base in (int, float, str) else None
 
 
 def _add_run_parser(sub) -> None:
     run = sub.add_parser("run", help="run the pipeline end to end (local Beam, SQLite metadata)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _add_pipeline_arguments(run)
-    run.add_argument("--metadata-mysql", metavar="HOST[:PORT]/DB",
-                     help="record ML Metadata in this MySQL database (user and password from "
-                     "ELECTRA_TFX_MYSQL_USER, ELECTRA_TFX_MYSQL_PASSWORD); default: SQLite in the "
-                     "output directory")
-    run.add_argument("--metadata-config", metavar="FILE.pbtxt",
-                     help="ML Metadata connection as a ml_metadata ConnectionConfig text proto")
+                         formatter_class=_HelpFormatter)
+    _add_pipeline_arguments(run, "run")
 
 
-def _add_pipeline_arguments(run) -> None:
+# The options of `run` and `compile` that are no config field's flag.
+CLI_ONLY_FLAGS = ("--set", "-v", "--beam-preset", "--beam-arg")
+
+
+def _add_pipeline_arguments(run, command: str = "run") -> None:
     """The data, model, task and training flags, shared by `run` and `compile`."""
-    defaults = pipeline_config.PipelineConfig()
-    run.add_argument("--train", help="training data: a file, glob or folder of CSV (with header), "
-                     "JSON Lines or TFRecord of tf.Example, or tfds:NAME[/CONFIG][:SPLIT] "
-                     "(default: the embedded sentiment sentences)")
-    run.add_argument("--eval", help="evaluation data (same formats); without it a deterministic "
-                     f"hash split holds out {defaults.data.eval_percent}%% of --train")
-    run.add_argument("--tfds-data-dir", help="TensorFlow Datasets' data directory, for "
-                     "--train/--eval tfds:NAME[/CONFIG][:SPLIT] (default: TFDS' own)")
-    run.add_argument("--text-column", default=defaults.data.text_column)
-    run.add_argument("--label-column", default=defaults.data.label_column)
-    run.add_argument("--text-pair-column", default=defaults.data.text_pair_column,
-                     help="text-pair-classification: the column with the second text")
-    run.add_argument("--task", default=defaults.task, help="the task to train: text-classification, "
-                     "text-pair-classification, token-classification, question-answering, embedding")
-    run.add_argument("--multi-label", action="store_true",
-                     help="text-classification: several labels per text, separated by --label-separator")
-    run.add_argument("--label-separator", default=defaults.data.label_separator)
-    run.add_argument("--regression", action="store_true",
-                     help="text-classification: a float label (e.g. a similarity score)")
-    run.add_argument("--doc-stride", type=int, default=defaults.task_options.doc_stride,
-                     help="question-answering: stride of the windows over long contexts")
-    run.add_argument("--checkpoint", default=defaults.model.checkpoint,
-                     help="hub id, local HuggingFace-format directory, 'auto' (the default hub "
-                     "checkpoint, else a small ELECTRA from scratch) or 'scratch'")
-    run.add_argument("--on-bad-rows", choices=("fail", "quarantine"), default=defaults.data.on_bad_rows,
-                     help="a bad row (malformed, no text, unknown label, ...) stops the run (fail), "
-                     "or goes to OUTPUT/quarantine/ while the run trains on the rest (quarantine)")
-    run.add_argument("--max-bad-rows-fraction", type=float,
-                     default=defaults.data.max_bad_rows_fraction,
-                     help="with --on-bad-rows quarantine, the run still fails when more than this "
-                     "share of a split's rows is bad")
-    run.add_argument("--pretrain-steps", type=int, default=None,
-                     help="ELECTRA pre-training (replaced-token detection) steps before "
-                     "fine-tuning; default: "
-                     f"{defaults.pretrain.scratch_steps} for a checkpoint built from scratch "
-                     "('scratch', or 'auto' without the hub), else 0")
-    run.add_argument("--pretrain-corpus", help="unlabelled text to pre-train on besides the "
-                     "training text: a file, folder or glob of .txt (one text a line), JSON "
-                     "Lines or CSV (field/column 'text', see --set pretrain.corpus_text_column)")
-    run.add_argument("--schema", help="a curated schema.pbtxt (ImportSchemaGen); default: inferred")
-    run.add_argument("--output", help="output directory (default: runs/<pipeline name>)")
-    run.add_argument("--pipeline-name", default=defaults.pipeline_name)
-    run.add_argument("--max-seq-length", type=int, default=None,
-                     help="WordPiece tokens per input, longer inputs are truncated or windowed "
-                     "(default: 384 for question-answering, else 128)")
-    run.add_argument("--epochs", type=int, default=defaults.train.epochs)
-    run.add_argument("--batch-size", type=int, default=defaults.train.batch_size)
-    run.add_argument("--learning-rate", type=float, default=None,
-                     help="peak learning rate (default: ELECTRA's by model size: 3e-4 Small, 1e-4 "
-                     f"Base, 5e-5 Large; {defaults.model.scratch_learning_rate} from scratch)")
-    run.add_argument("--require-beat-baseline", action=argparse.BooleanOptionalAction,
-                     default=None, help="push only a candidate that beats the simple baseline "
-                     "trained in the same run by eval.baseline_margin (default: on for "
-                     "text(-pair) classification, off for --regression and the other tasks)")
-    run.add_argument("--slice-column", action="append", default=[], metavar="COLUMN",
-                     help="also report the evaluation metrics per value of this raw column "
-                     "(repeatable)")
-    run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    _add_config_flags(run, command)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="set any config field, e.g. --set train.layer_decay=0.9 (repeatable)")
+                     help="set any config field (pipeline_config.py), e.g. --set "
+                     "train.layer_decay=0.9 (repeatable)")
     run.add_argument("-v", "--verbose", action="store_true", help="log TFX and Beam at INFO")
     run.add_argument("--beam-preset", choices=sorted(beam_options.PRESETS),
                      help="Beam runner options for every Beam-powered component (default: "
@@ -108,8 +148,9 @@ def _add_compile_parser(sub) -> None:
     compile_ = sub.add_parser(
         "compile", help="compile the same pipeline for Kubeflow Pipelines v2 / Vertex AI "
         "Pipelines (see README, \"Running at scale\")",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    compile_.add_argument("--target", default="kubeflow-v2", choices=["kubeflow-v2"])
+        formatter_class=_HelpFormatter)
+    compile_.add_argument("--target", default="kubeflow-v2", choices=["kubeflow-v2"],
+                          help="the orchestrator to compile for")
     compile_.add_argument("--image", required=True,
                           help="container image of every component (built from the Dockerfile)")
     compile_.add_argument("--pipeline-root", required=True,
@@ -120,7 +161,7 @@ def _add_compile_parser(sub) -> None:
     compile_.add_argument("--label-counts", metavar="JSON|FILE",
                           help="label -> count of the training data as a JSON object or file, "
                           "for the Evaluator's bars (default: scan --train once)")
-    _add_pipeline_arguments(compile_)
+    _add_pipeline_arguments(compile_, "compile")
 
 
 def _add_history_parsers(sub) -> None:
@@ -149,55 +190,38 @@ def _history_command(args: argparse.Namespace) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
+    """The checked config of `run`/`compile`: the fields' defaults, the flags given, then
+    every --set, in that order; nothing heavy is imported."""
     cfg = pipeline_config.PipelineConfig()
-    cfg.pipeline_name = args.pipeline_name
-    cfg.task = args.task
-    cfg.output = args.output
-    cfg.enable_cache = not args.no_cache
-    if args.train:
-        cfg.data.train = args.train
-    cfg.data.eval = args.eval
-    cfg.data.tfds_data_dir = args.tfds_data_dir
-    cfg.data.text_column = args.text_column
-    cfg.data.label_column = args.label_column
-    cfg.data.text_pair_column = args.text_pair_column
-    cfg.data.label_separator = args.label_separator
-    cfg.task_options.multi_label = args.multi_label
-    cfg.task_options.regression = args.regression
-    cfg.task_options.doc_stride = args.doc_stride
-    cfg.data.schema = args.schema
-    cfg.data.on_bad_rows = args.on_bad_rows
-    cfg.data.max_bad_rows_fraction = args.max_bad_rows_fraction
-    if not args.train and not args.schema:
+    for name, f, annotation in config_flags(getattr(args, "command", None) or "run"):
+        value = getattr(args, _dest(f), None)
+        if value is None:
+            continue
+        section, _, leaf = name.rpartition(".")
+        target = getattr(cfg, section) if section else cfg
+        if f.metadata.get("invert"):
+            value = not value
+        if isinstance(value, str) and _scalar_type(annotation) is None:
+            pipeline_config.set_field(cfg, name, value)  # a list given as one value: --labels
+        else:
+            setattr(target, leaf, list(value) if isinstance(value, list) else value)
+    if not getattr(args, "train", None) and not getattr(args, "schema", None):
         # The embedded default data comes with its curated schema.
         cfg.data.schema = pipeline_config.DEFAULT_DATA_SCHEMA
-    cfg.model.checkpoint = args.checkpoint
-    cfg.model.max_seq_length = args.max_seq_length
-    cfg.pretrain.steps = args.pretrain_steps
-    cfg.pretrain.corpus = args.pretrain_corpus
-    cfg.train.epochs = args.epochs
-    cfg.train.batch_size = args.batch_size
-    cfg.train.learning_rate = args.learning_rate
-    cfg.eval.require_beat_baseline = args.require_beat_baseline
-    cfg.eval.slice_columns = list(args.slice_column)
     for assignment in args.set:
         key, sep, value = assignment.partition("=")
         if not sep:
             raise pipeline_config.ConfigError(f"--set {assignment}: expected KEY=VALUE")
         pipeline_config.set_field(cfg, key.strip(), value.strip())
-    if getattr(args, "metadata_mysql", None):
-        cfg.metadata.mysql = args.metadata_mysql
-    if getattr(args, "metadata_config", None):
-        cfg.metadata.config_file = args.metadata_config
-    from trainer import distribution  # noqa: E402 (TensorFlow: only after parsing)
-    distribution.check_config(cfg.train)
+    pipeline_config.validate(cfg)
     if args.beam_preset or args.beam_arg:
         cfg.beam_args = beam_options.beam_args(cfg.beam_args, args.beam_preset, args.beam_arg)
     return cfg
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="electra-tfx", description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(prog="electra-tfx",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
     _add_compile_parser(sub)
@@ -220,24 +244,19 @@ def main(argv: Optional[List[str]] = None) -> int:
             handler.setLevel(logging.ERROR)
     if args.command in ("runs", "report"):
         return _history_command(args)
-    from pipeline import runner  # heavy imports only after argument parsing
-
+    # Settings are checked before TensorFlow loads: a mistake is reported in a second.
+    try:
+        cfg = config_from_args(args)
+    except pipeline_config.ConfigError as e:
+        print(f"electra-tfx: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.command == "run":
-        try:
-            cfg = config_from_args(args)
-        except pipeline_config.ConfigError as e:
-            print(f"electra-tfx: error: {e}", file=sys.stderr)
-            return 2
+        from pipeline import runner  # heavy imports only after the settings are checked
         return runner.run_and_report(cfg, verbose=args.verbose)
     if args.command == "compile":
         from pipeline import compiler
-        try:
-            cfg = config_from_args(args)
-        except pipeline_config.ConfigError as e:
-            print(f"electra-tfx: error: {e}", file=sys.stderr)
-            return 2
         return compiler.compile_and_report(cfg, args)
-    return 2
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ building the pipeline must work without it here:
 - The checkpoint is resolved on the cluster (trainer/remote_checkpoint.py): `--checkpoint` is a
   hub id or a URI of a HuggingFace-format directory. `auto` means the default hub checkpoint
   (there is no scratch fallback: a scratch checkpoint learns its vocabulary from local data;
-  build one with `run --checkpoint scratch` and upload it). The learning rate and layer decay
-  defaults that depend on the checkpoint's size are filled in by run_fn.
+  build one with `run --checkpoint scratch` and upload it). The config is resolved here with
+  `pipeline_config.ON_CLUSTER`: the learning rate, which depends on the checkpoint's size, is
+  left to the Trainer's run_fn, which resolves it once (RunContext.resolve_in_trainer).
 - The label counts (the Evaluator's majority-class bar, the class ids of per-class metrics)
   are fixed in the Evaluator's config when the pipeline is built. They come from
   `--label-counts` (JSON object or file, e.g. {"neg": 4100, "pos": 3900}); without it the
@@ -32,6 +33,7 @@ from pipeline import data_scan
 from pipeline.pipeline import create_pipeline
 from trainer import checkpoint as checkpoint_lib
 from trainer import remote_checkpoint, tasks
+from trainer import label_order
 from trainer.run_context import RunContext
 
 TARGETS = ("kubeflow-v2",)
@@ -47,6 +49,11 @@ def cluster_checkpoint(requested: str) -> str:
             "--checkpoint scratch cannot be compiled: it learns a vocabulary from local data. "
             "Build it with `electra-tfx run --checkpoint scratch`, copy its directory "
             "(<output>/checkpoints/scratch-*) to a bucket and pass that URI")
+    if requested.lower() == checkpoint_lib.PACKAGED:
+        raise checkpoint_lib.CheckpointError(
+            "--checkpoint packaged cannot be compiled: it is converted on the machine that runs "
+            "it. Run `electra-tfx run --checkpoint packaged` once, copy the directory its "
+            "summary names to a bucket and pass that URI")
     if remote_checkpoint.is_uri(requested):
         return requested.rstrip("/")
     local = os.path.abspath(os.path.expanduser(requested))
@@ -59,8 +66,10 @@ def cluster_checkpoint(requested: str) -> str:
         f"--checkpoint {requested}: not a hub id, a URI (gs://...) or an existing directory")
 
 
-def load_label_counts(value: str) -> Dict[str, int]:
-    """`--label-counts`: a JSON object of label -> count, inline or in a file."""
+def load_label_counts(value: str) -> Dict[str, Dict[str, int]]:
+    """`--label-counts`: label -> count of the training data, or {"train": {...}, "eval":
+    {...}} with the eval split's too (the gate's absolute bar), as JSON inline or in a file.
+    Returns {"train": counts, "eval": counts or None}."""
     source = "--label-counts"
     text = value
     if not value.lstrip().startswith(("{", "[")):
@@ -75,6 +84,12 @@ def load_label_counts(value: str) -> Dict[str, int]:
         counts = json.loads(text)
     except json.JSONDecodeError as e:
         raise pipeline_config.ConfigError(f"{source}: invalid JSON ({e})") from None
+    if isinstance(counts, dict) and set(counts) == {"train", "eval"}:
+        return {split: _counts(counts[split], source, text) for split in ("train", "eval")}
+    return {"train": _counts(counts, source, text), "eval": None}
+
+
+def _counts(counts, source: str, text: str) -> Dict[str, int]:
     if not isinstance(counts, dict) or not counts or not all(
             isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values()):
         raise pipeline_config.ConfigError(
@@ -105,28 +120,36 @@ def compile_pipeline(cfg: pipeline_config.PipelineConfig, *, target: str, image:
                                           "component runs in (see the Dockerfile)")
     # Everything the run writes goes under the root: <root>/artifacts, <root>/serving/<model>.
     cfg.output = pipeline_root
-    task = tasks.get_task(cfg.task)
+    task = tasks.create(cfg)
     checkpoint = cluster_checkpoint(cfg.model.checkpoint)
     for path in local_paths(cfg, checkpoint):
         print(f"electra-tfx: note: {path} is a local path; the cluster must see it at the same "
               "path (e.g. a mounted volume), else use a URI such as gs://...", file=sys.stderr)
+    eval_label_counts = None
+    if isinstance(label_counts, dict) and set(label_counts) == {"train", "eval"}:
+        label_counts, eval_label_counts = label_counts["train"], label_counts["eval"]
     if label_counts is None:
         scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg),
-                              task.raw_label_column(cfg), tfds_data_dir=cfg.data.tfds_data_dir)
-        label_counts = scan.label_counts
-    # max_seq_length by task now; the rate and layer decay depend on the checkpoint's size,
-    # which only the cluster sees: run_fn fills them when they are still unset.
-    resolved = pipeline_config.with_training_defaults(cfg, "pretrained", None)
-    resolved.train.learning_rate = cfg.train.learning_rate
-    resolved.train.layer_decay = cfg.train.layer_decay
+                              task.raw_label_column(cfg), tfds_data_dir=cfg.data.tfds_data_dir,
+                              eval=cfg.data.eval, eval_percent=cfg.data.eval_percent)
+        label_counts, eval_label_counts = scan.label_counts, scan.eval_label_counts
+    if eval_label_counts is None and task.raw_label_column(cfg):
+        print("electra-tfx: note: the gate's absolute bar uses the training labels' counts; "
+              'pass --label-counts \'{"train": {...}, "eval": {...}}\' for the eval split\'s',
+              file=sys.stderr)
+    # Everything but the learning rate, which depends on the checkpoint's size that only the
+    # cluster sees: the Trainer resolves it (resolve_in_trainer).
+    resolved = pipeline_config.resolve(cfg, pipeline_config.ON_CLUSTER, task)
+    pipeline_config.validate(resolved)
     context = RunContext(config=resolved, checkpoint_dir=checkpoint, lower_case=None,
-                         num_labels=len(label_counts))
-    pipeline = create_pipeline(context, label_counts)
+                         labels=label_order.label_vocabulary(resolved, label_counts, task=task),
+                         resolve_in_trainer=True)
+    pipeline = create_pipeline(context, label_counts, eval_label_counts=eval_label_counts)
 
     from tfx import v1 as tfx
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
-        output_dir=os.path.dirname(os.path.abspath(out)) if "://" not in out
+        output_dir=os.path.dirname(os.path.abspath(out)) if not remote_checkpoint.is_uri(out)
         else os.path.dirname(out),
         output_filename=os.path.basename(out))
     return runner.run(pipeline)

@@ -10,15 +10,16 @@ from typing import Optional
 from tfx import v1 as tfx
 
 import pipeline_config
-from components import pretrain_corpus
+from components import pretrain_corpus, small_data
 from components.anomaly_gate import AnomaliesFoundError
 from components.bad_rows import BadRowsError
 from components.input_files import InputError
 from pipeline import bad_data, data_scan, evaluation, metadata_config, report, run_lock, summary
+from pipeline.exit_codes import EXIT_BAD_INPUT, EXIT_BLESSED, EXIT_FAILED, EXIT_NOT_BLESSED
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
 from trainer.checkpoint import CheckpointError, resolve_checkpoint
-from trainer import tasks
+from trainer import label_order, tasks
 from trainer.run_context import RunContext
 
 # Errors whose message is the whole story for the user: no traceback.
@@ -45,24 +46,14 @@ def _user_error(exc: BaseException) -> Optional[BaseException]:
 
 
 def _hidden_size(checkpoint_dir: str) -> Optional[int]:
-    import json
-    with open(os.path.join(checkpoint_dir, "config.json")) as f:
-        return json.load(f).get("hidden_size")
+    from trainer.checkpoints.files import CheckpointInfo
+    return CheckpointInfo.read(checkpoint_dir).hidden_size
 
 
 def check_pretraining(cfg: pipeline_config.PipelineConfig) -> None:
-    """Pre-training settings that cannot work together (a user error, before anything runs)."""
-    if cfg.pretrain.corpus and not cfg.pretrain.steps:
-        raise pipeline_config.ConfigError(
-            "--pretrain-corpus is given but no pre-training will run: pre-training is on by "
-            "default only for --checkpoint scratch; pass --pretrain-steps N to pre-train "
-            f"{cfg.model.checkpoint} on it")
-    if cfg.pretrain.steps and cfg.pretrain.steps < 0:
-        raise pipeline_config.ConfigError(f"--pretrain-steps must be >= 0, got {cfg.pretrain.steps}")
-    if cfg.pretrain.steps and not cfg.pretrain.use_training_text and not cfg.pretrain.corpus:
-        raise pipeline_config.ConfigError(
-            "pretrain.use_training_text=false leaves nothing to pre-train on: give "
-            "--pretrain-corpus PATH")
+    """The resolved config's checks (pipeline_config.validate: once pretrain.steps is known,
+    a corpus without pre-training is refused) and the pre-training component's own."""
+    pipeline_config.validate(cfg)
     if cfg.pretrain.steps:
         from trainer.pretraining import check_settings
         check_settings(cfg.pretrain)
@@ -94,11 +85,15 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
 def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     os.makedirs(cfg.output_dir, exist_ok=True)
     connection = metadata_config.connection_config(cfg)  # bad flags fail before any work
-    task = tasks.get_task(cfg.task)
+    task = tasks.create(cfg)
     scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg),
                           single_label=bad_data.is_single_label(cfg),
-                          tfds_data_dir=cfg.data.tfds_data_dir)
+                          tfds_data_dir=cfg.data.tfds_data_dir, eval=cfg.data.eval,
+                          eval_percent=cfg.data.eval_percent, **bad_data.scan_options(cfg))
     row_checks = bad_data.row_checks(cfg, task, scan)
+    bad_data.check_declared_labels(scan)  # more labels declared than the data has: exit 2
+    for label_warning in bad_data.label_warnings(cfg, scan):  # suspect labels
+        print(f"\n{'!' * 80}\n{label_warning}\n{'!' * 80}\n", file=sys.stderr, flush=True)
     # Read (and checked) before anything runs; a scratch vocabulary also learns from it.
     corpus = pretrain_corpus.read_corpus(cfg.pretrain.corpus, cfg.pretrain.corpus_text_column) \
         if cfg.pretrain.corpus else []
@@ -107,14 +102,23 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
                                     model_config=cfg.model, texts=lambda: scan.texts + corpus)
     if checkpoint.warning:
         print(f"\n{'!' * 80}\n{checkpoint.warning}\n{'!' * 80}\n", file=sys.stderr, flush=True)
-    cfg = pipeline_config.with_training_defaults(cfg, checkpoint.source,
-                                                 _hidden_size(checkpoint.path))
+    eval_rows = scan.eval_num_examples  # components/small_data.py: figures on few rows are noisy
+    warning = small_data.small_data_warning(
+        scan.num_examples - (0 if cfg.data.eval else eval_rows), eval_rows or None)
+    if warning:
+        print(f"\n{warning}\n", file=sys.stderr, flush=True)
+    # The one place the defaults that depend on the checkpoint and the task are filled in.
+    cfg = pipeline_config.resolve(
+        cfg, pipeline_config.CheckpointFacts(checkpoint.source, _hidden_size(checkpoint.path)),
+        task)
     check_pretraining(cfg)
     context = RunContext(config=cfg, checkpoint_dir=checkpoint.path,
-                         lower_case=checkpoint.lower_case, num_labels=len(scan.label_counts),
-                         pretrain_corpus_fingerprint=pretrain_corpus.fingerprint(corpus))
+                         lower_case=checkpoint.lower_case,
+                         pretrain_corpus_fingerprint=pretrain_corpus.fingerprint(corpus),
+                         labels=label_order.label_vocabulary(cfg, scan.label_counts,
+                                                             scan.label_kind, task=task))
     pipeline = create_pipeline(context, scan.label_counts, metadata_connection_config=connection,
-                               row_checks=row_checks)
+                               row_checks=row_checks, eval_label_counts=scan.eval_label_counts)
     run_locally(pipeline)
     store = cfg.metadata_path if connection.HasField("sqlite") else connection
     return read_run(store), checkpoint, scan, cfg
@@ -130,13 +134,18 @@ def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False) -
             traceback.print_exc()
             print(f"\nelectra-tfx: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             report.write_after_run(cfg, since=started)
-            return 1
+            return EXIT_FAILED
         print(f"\nelectra-tfx: {user_error}", file=sys.stderr)
         if os.path.exists(cfg.metadata_path):
             print(f"(run metadata: {cfg.metadata_path})", file=sys.stderr)
         report.write_after_run(cfg, since=started)
-        return 2
+        return EXIT_BAD_INPUT
     print()
     print(summary.format_summary(cfg, record, checkpoint, scan, time.time() - started))
     report.write_after_run(cfg, checkpoint, since=started)
-    return 0
+    return exit_code(record)
+
+
+def exit_code(record) -> int:
+    """0 when the candidate was blessed and pushed; 3 when the run completed without that."""
+    return EXIT_BLESSED if record.blessed and record.pushed_path else EXIT_NOT_BLESSED

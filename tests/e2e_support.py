@@ -65,3 +65,39 @@ def serve(model_dir, code):
                           text=True, timeout=300, env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_in_process(*args, stop_after=None, summary=False):
+    """`electra-tfx run ARGS` in this process; returns its exit code (read what it printed
+    with pytest's capfd). With `stop_after` (a component id), only that component and the
+    components it depends on run (a TFX partial run), and no report is written (nor the
+    summary, unless `summary`): a check and what feeds it, without training."""
+    from unittest import mock
+
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.pipeline import RunOptions
+
+    from pipeline import cli, runner
+
+    def run_until(pipeline):
+        saved_argv = sys.argv
+        sys.argv = saved_argv[:1]  # as runner.run_locally: pytest's flags are not Beam's
+        try:
+            LocalDagRunner().run(pipeline, run_options=RunOptions(to_nodes=[stop_after]))
+        finally:
+            sys.argv = saved_argv
+
+    if stop_after is None:
+        return cli.main(["run", *args])
+    with mock.patch.object(runner, "run_locally", run_until), \
+            mock.patch.object(runner.summary, "format_summary",
+                              runner.summary.format_summary if summary else lambda *a, **k: ""), \
+            mock.patch.object(runner.report, "write_after_run", lambda *a, **k: None):
+        return cli.main(["run", *args])
+
+
+def component_states(output):
+    """{component id: "ran" | "cached" | "failed" | ...} of the latest run in OUTPUT."""
+    from pipeline.run_record import read_run
+    record = read_run(str(pathlib.Path(output) / "metadata.sqlite"))
+    return {c.name: c.state for c in record.components}

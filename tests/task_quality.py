@@ -28,20 +28,19 @@ def features(task, context, columns):
             ("input_ids", "attention_mask", "token_type_ids")}
 
 
-def packed_targets(label_ids=None, values=None, multi=None):
-    """The text-classification task's int64 targets, packed by the task's own code."""
+def targets(label_ids=None, values=None, multi=None, num_labels=None):
+    """The text-classification variants' training targets, as their split_features make them:
+    label ids (int64), values (float32) or the multi-hot vectors of `multi` (lists of label
+    ids) over `num_labels` labels."""
     from trainer.tasks import text_classification as tc
-    n = len(label_ids if label_ids is not None else values if values is not None else multi)
-    width = max((len(m) for m in multi), default=0) if multi is not None else 0
-    example = {
-        "label_id": tf.constant(label_ids if label_ids is not None else [-2] * n, tf.int64),
-        tc.REGRESSION_FEATURE: tf.constant(values if values is not None else [np.nan] * n,
-                                           tf.float32),
-        tc.MULTI_LABEL_FEATURE: tf.constant(
-            [list(m) + [-1] * (width - len(m)) for m in multi] if multi is not None
-            else np.zeros([n, 0]), tf.int64),
-    }
-    return tc._PackedTargets.pack(example)
+    if label_ids is not None:
+        return tf.constant(label_ids, tf.int64)
+    if values is not None:
+        return tf.constant(values, tf.float32)
+    width = max((len(m) for m in multi), default=0)
+    ids = tf.constant([list(m) + [-1] * (width - len(m)) for m in multi], tf.int64,
+                      shape=[len(multi), width])
+    return tc.multi_hot(ids, num_labels)
 
 
 def fit(task, context, train_columns, train_targets, eval_columns, eval_targets, num_labels,

@@ -47,8 +47,8 @@ def test_tfidf_weights_are_scikit_learns_normalised_tfidf():
 
 
 def test_tfidf_logistic_regression_beats_the_majority_class():
-    task = tasks.get_task("text-classification")
-    assert task.set_label_mode(pipeline_config.PipelineConfig()) == "single_label"
+    task = tasks.create(pipeline_config.PipelineConfig())
+    assert type(task).__name__ == "TextClassificationTask" and task.single_label
     train_x, train_y = _documents(320, 1)
     eval_x, eval_y = _documents(200, 2)
     df, n = bag_of_words.document_frequencies([train_x], VOCAB)

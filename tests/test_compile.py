@@ -15,13 +15,12 @@ ROOT = "gs://bucket/electra-root"
 # The nodes create_pipeline wires (the resolver compiles to two resolver tasks, no container).
 COMPONENTS = {"TextExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "AnomalyGate",
               "Transform", "Trainer", "Evaluator", "Pusher",
-              "baseline_trainer", "baseline_evaluator", "blessing_gate"}
+              "baseline_trainer", "baseline_evaluator", "blessing_gate", "FreeTextSchema"}
 
 
-def _lower_bound(metric) -> float:
-    """A metric's absolute bar (the evaluation applies it to the overall slice only)."""
-    [threshold] = [t["threshold"] for t in metric["per_slice_thresholds"]]
-    return threshold["value_threshold"]["lower_bound"]
+def _bars(tasks):
+    """The blessing gate's bars, as compiled."""
+    return json.loads(_parameter(tasks["blessing_gate"], "bars"))
 
 
 def _compile(tmp_path, *extra):
@@ -115,16 +114,15 @@ def test_the_cluster_resolves_the_checkpoint_and_its_defaults(compiled):
 
 
 def test_label_counts_come_from_the_data_scan(compiled):
+    """The absolute bar is the majority rate of the eval split the hash split makes."""
     spec, _ = compiled
-    eval_config = json.loads(_parameter(spec["pipelineSpec"]["root"]["dag"]["tasks"]["Evaluator"],
-                                        "eval_config"))
-    accuracy = [m for m in eval_config["metrics_specs"][0]["metrics"]
-                if m["class_name"] == "SparseCategoricalAccuracy"][0]
-    # 16 neg of 31: the majority-class bar.
-    assert _lower_bound(accuracy) == pytest.approx(16 / 31, abs=1e-5)
+    accuracy, auc = _bars(spec["pipelineSpec"]["root"]["dag"]["tasks"])
+    assert accuracy["rule"] == "absolute bar" and auc["rule"] == "above chance"
+    assert "the eval split's majority-class rate" in accuracy["reason"]
+    assert 0.5 <= accuracy["threshold"] <= 1
 
 
-def test_label_counts_flag_replaces_the_scan(tmp_path):
+def test_label_counts_flag_replaces_the_scan(tmp_path, capsys):
     train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(10))
     code, out = _compile(tmp_path, "--train", str(train),
                          "--label-counts", '{"a": 1, "b": 3, "c": 6}')
@@ -132,12 +130,20 @@ def test_label_counts_flag_replaces_the_scan(tmp_path):
     tasks = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
     eval_config = json.loads(_parameter(tasks["Evaluator"], "eval_config"))
     assert eval_config["metrics_specs"][1]["binarize"]["class_ids"]["values"] == [0, 1, 2]
-    accuracy = eval_config["metrics_specs"][0]["metrics"][1]
-    assert _lower_bound(accuracy) == pytest.approx(0.6, abs=1e-5)
+    # Training counts only: they stand in for the eval split's, and the compiler says so.
+    assert _bars(tasks)[0]["threshold"] == pytest.approx(0.6)
+    assert "pass --label-counts" in capsys.readouterr().err
+    # With the eval split's counts, the bar is theirs.
+    code, out = _compile(tmp_path, "--train", str(train), "--label-counts",
+                         '{"train": {"a": 1, "b": 3, "c": 6}, "eval": {"a": 7, "b": 2, "c": 1}}')
+    assert code == 0
+    tasks = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert _bars(tasks)[0]["threshold"] == pytest.approx(0.7)
 
 
 @pytest.mark.parametrize("args, message", [
     (["--checkpoint", "scratch"], "cannot be compiled"),
+    (["--checkpoint", "packaged"], "cannot be compiled"),
     (["--label-counts", "[1, 2]"], "expected a non-empty JSON object"),
     (["--label-counts", "/no/such.json"], "no such file"),
     (["--output", "x"], "--pipeline-root"),

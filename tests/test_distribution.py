@@ -156,7 +156,7 @@ def test_mixed_bfloat16_trains_and_serves_float32(tiny_checkpoint, tmp_path):
         str(tmp_path))
     vocabulary = task_quality.label_vocabulary(transform_output)
     x = task_quality.features(task, context, {"text": [t for t, _ in rows]})
-    y = task_quality.packed_targets(label_ids=[vocabulary.index(label) for _, label in rows])
+    y = task_quality.targets(label_ids=[vocabulary.index(label) for _, label in rows])
 
     model = distribution.compile_model(
         cfg.train, build_model=lambda: task.build_model(context, transform_output),

@@ -196,11 +196,11 @@ def test_the_trainer_uses_the_base_model(tiny_checkpoint, trained, monkeypatch):
     class Stop(Exception):
         pass
 
-    def fake_get_task(name):
-        seen["task"] = name
+    def fake_bind(context, transform_graph_uri):
+        seen["task"] = context.config.task
         raise Stop
 
-    monkeypatch.setattr(run_lib.tasks, "get_task", fake_get_task)
+    monkeypatch.setattr(run_lib.training, "bind", fake_bind)
     original_replace = run_lib.dataclasses.replace
 
     def spy_replace(obj, **changes):
@@ -208,10 +208,11 @@ def test_the_trainer_uses_the_base_model(tiny_checkpoint, trained, monkeypatch):
         return original_replace(obj, **changes)
 
     monkeypatch.setattr(run_lib.dataclasses, "replace", spy_replace)
-    context = RunContext(config=pipeline_config.PipelineConfig(), checkpoint_dir=tiny_checkpoint,
-                         lower_case=True)
+    config = pipeline_config.resolve(pipeline_config.PipelineConfig(),
+                                     pipeline_config.CheckpointFacts("local", 32))
+    context = RunContext(config=config, checkpoint_dir=tiny_checkpoint, lower_case=True)
     fn_args = types.SimpleNamespace(custom_config=context.to_custom_config(),
-                                    base_model=result.output_dir)
+                                    base_model=result.output_dir, transform_output=None)
     with pytest.raises(Stop):
         run_lib.run_fn(fn_args)
     assert seen["checkpoint_dir"] == result.output_dir

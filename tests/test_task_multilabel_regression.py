@@ -1,9 +1,10 @@
 """text-classification --multi-label and --regression.
 
-Unit tests: the Transform output of each variant, loss and metrics on packed targets, the TFMA
+Unit tests: the Transform output of each variant, loss and metrics on their targets, the TFMA
 bars; slow: one CLI run per variant with a tiny ELECTRA, whose pushed SavedModel is then
 queried in a fresh process that imports only TensorFlow and TF Text.
 """
+import json
 import math
 import random
 
@@ -13,7 +14,7 @@ import tensorflow as tf
 
 import pipeline_config
 from trainer.run_context import RunContext
-from trainer.tasks import get_task
+from trainer import tasks
 from trainer.tasks import text_classification as tc
 
 TOPICS = {"food": ["pizza", "pasta", "soup", "bread"],
@@ -60,32 +61,45 @@ def config(**task_options):
 # ---- Unit tests --------------------------------------------------------------------------
 
 def test_flags_cannot_be_combined():
-    with pytest.raises(pipeline_config.ConfigError):
-        tc.label_mode(config(multi_label=True, regression=True))
+    with pytest.raises(pipeline_config.ConfigError, match="cannot be combined"):
+        tasks.create(config(multi_label=True, regression=True))
 
 
-def _packed(label_id=None, value=None, ids=None):
-    from tests.task_quality import packed_targets
-    return int(packed_targets(label_ids=None if label_id is None else [label_id],
-                              values=None if value is None else [value],
-                              multi=None if ids is None else [ids])[0])
+def test_each_variant_is_its_own_task_class():
+    assert type(tasks.create(config())) is tc.TextClassificationTask
+    assert type(tasks.create(config(multi_label=True))) is tc.MultiLabelTextClassificationTask
+    assert type(tasks.create(config(regression=True))) is tc.RegressionTextClassificationTask
 
 
-def test_packed_targets_round_trip():
-    y = tf.constant([_packed(value=0.3), _packed(value=-2.5)])
-    np.testing.assert_allclose(tc._PackedTargets.value(y).numpy(), [0.3, -2.5], rtol=1e-7)
-    y = tf.constant([_packed(ids=(0, 2)), _packed(ids=()), _packed(ids=(62,))])
-    hot = tc._PackedTargets.multi_hot(y, 63).numpy()
+def _split(task, **labels):
+    """The targets of one batch, made by the task's own split_features."""
+    (name, value), = labels.items()
+    n = len(value)
+    example = {f: tf.zeros([n, 1], tf.int64) for f in ("input_ids", "attention_mask",
+                                                       "token_type_ids")}
+    example[name] = tf.constant(value)
+    return task.split_features(example)[1]
+
+
+def test_multi_label_targets_are_multi_hot_over_the_run_labels():
+    """No packing and no 63-label limit: the target is a multi-hot vector as wide as the
+    run's label list (RunContext.labels)."""
+    labels = [f"l{i}" for i in range(100)]
+    task = tasks.create(RunContext(config(multi_label=True), "unused", True, labels=labels))
+    hot = _split(task, label_ids=[[0, 2], [-1, -1], [99, -1]]).numpy()
+    assert hot.shape == (3, 100)
     assert hot[0].nonzero()[0].tolist() == [0, 2] and hot[1].sum() == 0
-    assert hot[2].nonzero()[0].tolist() == [62]
-    # Single labels stay the plain label id (unseen labels too).
-    assert [_packed(label_id=3), _packed(label_id=-1)] == [3, -1]
+    assert hot[2].nonzero()[0].tolist() == [99]
+    task = tasks.create(RunContext(config(regression=True), "unused", True))
+    np.testing.assert_allclose(_split(task, label_value=[0.3, -2.5]).numpy(), [0.3, -2.5])
+    task = tasks.create(RunContext(config(), "unused", True))
+    assert _split(task, label_id=[3, -1]).numpy().tolist() == [3, -1]
 
 
-def test_multi_label_loss_and_f1_on_packed_targets():
-    task = tc.TextClassificationTask()
-    task._mode = tc.MULTI_LABEL
-    y_true = tf.constant([_packed(ids=(0, 2)), _packed(ids=(1,))])
+def test_multi_label_loss_and_f1_on_multi_hot_targets():
+    task = tasks.create(RunContext(config(multi_label=True), "unused", True,
+                                   labels=["a", "b", "c"]))
+    y_true = _split(task, label_ids=[[0, 2], [1, -1]])
     logits = tf.constant([[5.0, -5.0, 5.0], [-5.0, 5.0, 5.0]])  # 2nd row: one false positive
     loss = float(task.loss()(y_true, logits))
     truth = np.array([[1, 0, 1], [0, 1, 0]], np.float32)
@@ -100,9 +114,8 @@ def test_multi_label_loss_and_f1_on_packed_targets():
 
 
 def test_regression_loss_and_pearson():
-    task = tc.TextClassificationTask()
-    task._mode = tc.REGRESSION
-    y_true = tf.constant([_packed(value=v) for v in (0.0, 0.5, 1.0, 0.25)])
+    task = tasks.create(config(regression=True))
+    y_true = _split(task, label_value=[0.0, 0.5, 1.0, 0.25])
     pred = tf.constant([[0.1], [0.4], [0.8], [0.3]])
     assert float(task.loss()(y_true, pred)) == pytest.approx(
         np.mean((np.array([0.1, 0.4, 0.8, 0.3]) - [0.0, 0.5, 1.0, 0.25]) ** 2), rel=1e-5)
@@ -114,9 +127,8 @@ def test_regression_loss_and_pearson():
 
 
 def test_single_label_loss_unchanged():
-    task = tc.TextClassificationTask()
-    task._mode = tc.SINGLE_LABEL
-    y_true = tf.constant([_packed(label_id=1), _packed(label_id=0)])
+    task = tasks.create(config())
+    y_true = _split(task, label_id=[1, 0])
     logits = tf.constant([[0.2, 1.0], [2.0, -1.0]])
     expected = tf.keras.losses.sparse_categorical_crossentropy([1, 0], logits, from_logits=True)
     assert float(task.loss()(y_true, logits)) == pytest.approx(float(tf.reduce_mean(expected)))
@@ -150,21 +162,35 @@ def test_correlation_metrics_combine_like_scipy():
 
 
 def test_eval_bars():
-    task = get_task("text-classification")
+    """The gate's bars come from the eval split: regression MSE below predicting the training
+    mean there; multi-label micro F1 above the best constant label set there. TFMA keeps only
+    the change thresholds."""
     cfg = config(regression=True)
-    ec = task.eval_config(RunContext(cfg, "unused", True), {"0.0": 2, "1.0": 2})
+    context = RunContext(cfg, "unused", True)
+    task = tasks.create(context)
+    ec = task.eval_config(context, {"0.0": 2, "1.0": 2})
     (spec,) = ec.metrics_specs
     mse = [m for m in spec.metrics if m.class_name == "MeanSquaredError"][0]
-    assert mse.threshold.value_threshold.upper_bound.value == pytest.approx(0.25)
+    assert not mse.threshold.HasField("value_threshold")
     assert ec.model_specs[0].label_key == tc.REGRESSION_FEATURE
+    # Training mean 0.5; eval labels 1.0 and 2.0: MSE of predicting 0.5 = (0.25 + 2.25) / 2.
+    (mse_bar, pearson_bar) = task.gate_bars(context, {"0.0": 2, "1.0": 2}, {"1.0": 1, "2.0": 1})
+    assert mse_bar.threshold == pytest.approx(1.25) and not mse_bar.higher_is_better
+    assert pearson_bar.metrics == ["pearson"]
     cfg = config(multi_label=True)
-    ec = task.eval_config(RunContext(cfg, "unused", True), {"a,b": 1, "a": 1, "b , c": 2})
+    context = RunContext(cfg, "unused", True)
+    task = tasks.create(context)
+    ec = task.eval_config(context, {"a,b": 1, "a": 1, "b , c": 2})
     micro = ec.metrics_specs[1].metrics[0]
-    p = (2 + 3 + 2) / (4 * 3)  # a: 2, b: 3, c: 2 of 4 examples x 3 labels
-    assert micro.threshold.value_threshold.lower_bound.value == pytest.approx(2 * p / (1 + p),
-                                                                              abs=1e-5)
+    assert not micro.threshold.HasField("value_threshold")
     assert ec.metrics_specs[1].aggregate.micro_average
-    assert ec.metrics_specs[2].aggregate.macro_average
+    assert ec.metrics_specs[3].aggregate.macro_average
+    # Eval: a in 2 of 4 rows, b in 3, c in 2 (7 label cells). Always {b}: 2*3/(4+7);
+    # {a,b}: 2*5/(8+7); every label: 2*7/(12+7), the best constant prediction here.
+    (micro_bar, auc_bar) = task.gate_bars(context, {"a,b": 1, "a": 1, "b , c": 2},
+                                          {"a,b": 1, "a": 1, "b , c": 2})
+    assert micro_bar.threshold == pytest.approx(14 / 19)
+    assert auc_bar.metrics == ["auc/class_0", "auc/class_1", "auc/class_2"]
 
 
 def test_transform_outputs_of_each_variant(tmp_path):
@@ -175,7 +201,6 @@ def test_transform_outputs_of_each_variant(tmp_path):
     from tests.test_task_text_pair import tiny_vocab_checkpoint
 
     ckpt = tiny_vocab_checkpoint(tmp_path, ["pizza", "laptop", "golf", "the"])
-    task = get_task("text-classification")
     rows = [{"text": "the pizza", "label": "food"}, {"text": "laptop golf", "label": "tech, sport"},
             {"text": "golf", "label": "sport"}]
     spec = {"text": tf.io.FixedLenFeature([], tf.string),
@@ -183,6 +208,7 @@ def test_transform_outputs_of_each_variant(tmp_path):
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     cfg = config(multi_label=True)
     context = RunContext(cfg, ckpt, True)
+    task = tasks.create(context)
     with tft_beam.Context(temp_dir=str(tmp_path / "tft"), force_tf_compat_v1=False):
         (out, _), _ = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: task.preprocess(inputs, context))
@@ -193,6 +219,7 @@ def test_transform_outputs_of_each_variant(tmp_path):
     assert all(0 <= i < len(vocab) for r in ids for i in r)
 
     cfg = config(regression=True)
+    task = tasks.create(cfg)
     outputs = task.preprocess({"text": tf.constant([["a"], ["b"]]),
                                "label": tf.constant([[0.25], [1.5]])}, RunContext(cfg, ckpt, True))
     assert outputs[tc.REGRESSION_FEATURE].numpy().tolist() == [0.25, 1.5]
@@ -268,11 +295,24 @@ def test_regression_end_to_end(tmp_path, topic_checkpoint):
                                header=("text", "score"))
     # TINY_ARGS' 1e-2 makes this regression head diverge after its second epoch on some
     # batch orders (val Pearson 0.98, then -0.98); 3e-3 learns it steadily.
+    # On these template sentences TF-IDF regression is near perfect (MSE 0.001 against the tiny
+    # ELECTRA's 0.003): beating it is waived, which the summary must then say with the gap.
     proc = run_cli("--train", str(train), "--checkpoint", topic_checkpoint, "--regression",
                    "--label-column", "score", "--output", str(tmp_path / "out"), *TINY_ARGS,
-                   "--learning-rate", "3e-3")
+                   "--learning-rate", "3e-3", "--no-require-beat-baseline")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "BLESSED" in proc.stdout and "NOT BLESSED" not in proc.stdout, proc.stdout[-3000:]
+    assert "  absolute bar: passed" in proc.stdout and "  above chance: passed" in proc.stdout
+    from pipeline.run_record import read_run
+    record = read_run(str(tmp_path / "out" / "metadata.sqlite"))
+    assert record.require_beat_baseline is False and record.baseline_gap is not None
+    worse = "WARNING: the pushed model is worse than the simple baseline by"
+    # Said plainly in the summary and the model card exactly when the candidate lost.
+    assert (worse in proc.stdout) == (record.baseline_gap < 0), proc.stdout[-3000:]
+    card = json.loads((_pushed(tmp_path / "out") / "model_card.json").read_text())
+    assert card["what_happened"]["beat_simple_baseline"].startswith(
+        "no: worse by" if record.baseline_gap < 0 else "yes")
+    assert "waived" in card["what_happened"]["beat_simple_baseline"]
     held_out = regression_rows(80, 99)
     result = _serve(_pushed(tmp_path / "out"), f"""
         texts = {[t for t, _ in held_out]!r}
@@ -308,17 +348,20 @@ STRING = tf.io.FixedLenFeature([], tf.string)
 def test_multi_label_learns_with_pretrained_checkpoint(shared_checkpoint, tmp_path):
     from tests import task_quality
     train, held_out = multi_label_rows(192, 3), multi_label_rows(60, 4)
-    task = tc.TextClassificationTask()
     context = _quality_context(shared_checkpoint, multi_label=True)
+    task = tasks.create(context)
     transform_output = task_quality.analyze(
         task, context, [{"text": t, "label": y} for t, y in train],
         {"text": STRING, "label": STRING}, str(tmp_path))
     names = task_quality.label_vocabulary(transform_output)
     assert sorted(names) == ["food", "sport", "tech"]
+    import dataclasses
+    context = dataclasses.replace(context, labels=names)
+    task = tasks.create(context)
 
     def targets(rows):
-        return task_quality.packed_targets(multi=[[names.index(x) for x in y.split(",")]
-                                                  for _, y in rows])
+        return task_quality.targets(multi=[[names.index(x) for x in y.split(",")]
+                                           for _, y in rows], num_labels=len(names))
 
     model, before, after, _, x_eval = task_quality.fit(
         task, context, {"text": [t for t, _ in train]}, targets(train),
@@ -346,13 +389,13 @@ def test_regression_learns_with_pretrained_checkpoint(shared_checkpoint, tmp_pat
     from tests import task_quality
     from scipy import stats
     train, held_out = regression_rows(192, 3), regression_rows(80, 4)
-    task = tc.TextClassificationTask()
     context = _quality_context(shared_checkpoint, regression=True)
+    task = tasks.create(context)
     model, before, after, _, x_eval = task_quality.fit(
         task, context, {"text": [t for t, _ in train]},
-        task_quality.packed_targets(values=[float(y) for _, y in train]),
+        task_quality.targets(values=[float(y) for _, y in train]),
         {"text": [t for t, _ in held_out]},
-        task_quality.packed_targets(values=[float(y) for _, y in held_out]), num_labels=1,
+        task_quality.targets(values=[float(y) for _, y in held_out]), num_labels=1,
         epochs=3, learning_rate=1e-4)
     truth = np.array([float(y) for _, y in held_out])
     predicted = model.predict(x_eval, verbose=0).reshape(-1)

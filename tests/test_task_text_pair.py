@@ -240,7 +240,7 @@ def test_pair_task_learns_with_pretrained_checkpoint(shared_checkpoint, tmp_path
         return {"text": [r[0] for r in rows], "text_pair": [r[1] for r in rows]}
 
     def targets(rows):
-        return task_quality.packed_targets(label_ids=[names.index(r[2]) for r in rows])
+        return task_quality.targets(label_ids=[names.index(r[2]) for r in rows])
 
     model, before, after, _, x_eval = task_quality.fit(task, context, columns(train), targets(train),
                                               columns(held_out), targets(held_out), num_labels=2,

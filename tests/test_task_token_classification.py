@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import pipeline_config
-from components.conll_reader import read_conll
+from components.readers import read_conll
 from components.input_files import file_kind
 from components.text_example_gen import BadInputError, read_file
 from trainer import entity_metrics

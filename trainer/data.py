@@ -5,11 +5,11 @@ examples are bucketed by length, and each batch is padded either to its bucket's
 length (`max_length` given: a handful of batch shapes) or to its own longest example.
 """
 import glob
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import tensorflow as tf
 
-from trainer.tasks.base import SEQUENCE_FEATURES
+from trainer.features import SEQUENCE_FEATURES
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -85,19 +85,29 @@ def make_dataset(file_patterns, *, task, batch_size: int, boundaries: Sequence[i
     `shuffle`, the order of examples (and so the batch composition) changes every epoch.
     """
     ds = read_examples(file_patterns, feature_spec(task.label_spec()))
-    # Optional task hook: one stored record -> several training examples (e.g. the windows of
-    # a long question-answering context).
-    if getattr(task, "flatten", None) is not None:
-        ds = task.flatten(ds)
+    # One stored record -> its training examples (e.g. the windows of a long
+    # question-answering context).
+    ds = task.flatten(ds)
+    return batches(ds, split=task.split_features, padding_values=task.padding_values(),
+                   batch_size=batch_size, boundaries=boundaries, shuffle=shuffle, seed=seed,
+                   max_length=max_length)
+
+
+def batches(ds: tf.data.Dataset, *, split: Callable, batch_size: int,
+            boundaries: Sequence[int], shuffle: bool, seed: int = 0,
+            padding_values: Optional[Dict[str, object]] = None,
+            max_length: Optional[int] = None) -> tf.data.Dataset:
+    """Examples (dicts of 1-D tensors) -> batches split into (model inputs, targets) by
+    `split`: cache, shuffle, `batch_by_length`, a small shuffle of batches, split, prefetch."""
     # Parsed examples are small (a few hundred ints); caching avoids re-reading gzip files.
     ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = batch_by_length(ds, batch_size, boundaries, task.padding_values(), max_length)
+    ds = batch_by_length(ds, batch_size, boundaries, padding_values, max_length)
     if shuffle:
         # Buckets fill at different rates; a small shuffle mixes lengths across steps.
         ds = ds.shuffle(16, seed=seed + 1, reshuffle_each_iteration=True)
-    return ds.map(task.split_features, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return ds.map(split, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def count_batches(ds: tf.data.Dataset) -> int:

@@ -41,8 +41,8 @@ import tf_keras
 
 import pipeline_config
 
-STRATEGIES = ("one-device", "mirrored", "multi-worker", "tpu")
-MIXED_PRECISION = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = pipeline_config.STRATEGIES
+MIXED_PRECISION = pipeline_config.MIXED_PRECISION
 # `auto` keeps float32 below this hidden size: the matmuls are too small for 16-bit units to
 # pay for the casts, and 16-bit compute kept a hidden-32 model on its loss plateau where
 # float32 left it (tests/test_pipeline_e2e.py's tiny model; hidden 128 and 384 trained alike).

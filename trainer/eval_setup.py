@@ -1,6 +1,8 @@
 """The Evaluators' set-up around a task's own EvalConfig (trainer/tasks/*.py `eval_config`).
 
-`candidate_vs_last_blessed` is the task's config plus
+The gate's absolute and chance-level bars are the task's `gate_bars` (trainer/gate_bars.py),
+checked by components/blessing_gate.py from the measured metrics; TFMA holds the change
+thresholds. `candidate_vs_last_blessed` is the task's config plus
   * slices: overall, by label (the raw label column; for token-classification the tags), by
     text length (trainer/slice_features.py) and by every `eval.slice_columns` column;
   * for classifiers: the expected calibration error (trainer/calibration_metrics.py) and a
@@ -12,43 +14,39 @@ headline metric (the one with a change threshold): the candidate must beat the s
 by eval.baseline_margin.
 """
 import copy
-from typing import List, Optional
+from typing import List
 
 import tensorflow_model_analysis as tfma
 
 from trainer import calibration_metrics
 from trainer.slice_features import length_feature
 
-_TEXT_TASKS = ("text-classification", "text-pair-classification")
-
 
 def require_beat_baseline(config) -> bool:
-    """eval.require_beat_baseline, or by default: on for text(-pair) classification."""
+    """eval.require_beat_baseline, or by default: on whenever the simple baseline runs (every
+    task that has one, every checkpoint, scratch included)."""
     if config.eval.require_beat_baseline is not None:
         return bool(config.eval.require_beat_baseline)
-    return (config.task in _TEXT_TASKS and not config.task_options.regression
-            and config.eval.simple_baseline)
+    return bool(config.eval.simple_baseline)
 
 
-def label_slice_column(config) -> Optional[str]:
-    if config.task in _TEXT_TASKS and not config.task_options.regression:
-        return config.data.label_column
-    if config.task == "token-classification":
-        return config.data.tags_column
-    return None
+def gate_bars(task, context, label_counts, eval_label_counts) -> List[dict]:
+    """The task's absolute and chance-level bars for the gate, as JSON-ready dicts."""
+    return [bar.to_dict() for bar in task.gate_bars(context, label_counts, eval_label_counts)]
 
 
 def slicing_specs(task, config) -> List[tfma.SlicingSpec]:
-    columns = [label_slice_column(config), length_feature(task.raw_text_columns(config))]
+    columns = [task.label_slice_column(config), length_feature(task.raw_text_columns(config))]
     columns += [c for c in config.eval.slice_columns if c not in columns]
     return [tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[c]) for c in columns if c]
 
 
-def classifier_metrics(config, existing: List[str]) -> List[tfma.MetricConfig]:
-    """ECE and a confusion matrix for text(-pair) classification (none for --regression)."""
-    if config.task not in _TEXT_TASKS or config.task_options.regression:
+def classifier_metrics(task, existing: List[str]) -> List[tfma.MetricConfig]:
+    """ECE and a confusion matrix for tasks with class probabilities (`Task.calibrated`:
+    text(-pair) classification, not --regression)."""
+    if not task.calibrated:
         return []
-    multi_label = config.task_options.multi_label
+    multi_label = task.multi_label
     matrix = "MultiLabelConfusionMatrixPlot" if multi_label else "MultiClassConfusionMatrixPlot"
     metrics = [calibration_metrics.as_metric_config(multi_label)]
     if matrix not in existing:
@@ -70,10 +68,10 @@ def candidate_vs_last_blessed(task, context, label_counts) -> tfma.EvalConfig:
         for metric in spec.metrics:
             _overall_only(metric)
     existing = [m.class_name for spec in config.metrics_specs for m in spec.metrics]
-    extra = classifier_metrics(cfg, existing)
+    extra = classifier_metrics(task, existing)
     if extra:
         config.metrics_specs.add(metrics=extra)
-        if not cfg.task_options.multi_label and label_counts:
+        if not task.multi_label and label_counts:
             # The report's reliability diagram: TFMA's calibration histogram per class.
             config.metrics_specs.add(
                 metrics=[tfma.MetricConfig(class_name="CalibrationPlot")],

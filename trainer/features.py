@@ -3,6 +3,9 @@ from typing import Any
 
 import tensorflow as tf
 
+# Sequence features every task emits from Transform (variable length, no padding).
+SEQUENCE_FEATURES = ("input_ids", "attention_mask", "token_type_ids")
+
 
 def dense_strings(feature: Any) -> tf.Tensor:
     """A raw string column as a dense [batch] tensor; missing values become ''."""

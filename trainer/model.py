@@ -1,22 +1,19 @@
 """Builds Keras models around HuggingFace TFElectra discriminators."""
-import json
-import os
 from typing import Dict
 
 import tensorflow as tf
 import tf_keras
 
-from trainer.tasks.base import SEQUENCE_FEATURES
+from trainer.checkpoints.files import CheckpointInfo
+from trainer.features import SEQUENCE_FEATURES
 
 
 def num_hidden_layers(checkpoint_dir: str) -> int:
-    with open(os.path.join(checkpoint_dir, "config.json")) as f:
-        return int(json.load(f)["num_hidden_layers"])
+    return int(CheckpointInfo.read(checkpoint_dir).num_hidden_layers)
 
 
 def hidden_size(checkpoint_dir: str) -> int:
-    with open(os.path.join(checkpoint_dir, "config.json")) as f:
-        return int(json.load(f)["hidden_size"])
+    return int(CheckpointInfo.read(checkpoint_dir).hidden_size)
 
 
 def sequence_inputs() -> Dict[str, tf_keras.Input]:

@@ -1,8 +1,8 @@
 """The Transform step: raw text columns in, token ids and label ids out.
 
 Transform calls `preprocessing_fn` by its dotted path (`trainer.preprocessing.preprocessing_fn`);
-the task named in the config decides what to compute. The same graph is embedded in the
-SavedModel, so the served model tokenizes raw strings exactly as training did.
+the task the config selects (trainer/tasks) decides what to compute. The same graph is embedded
+in the SavedModel, so the served model tokenizes raw strings exactly as training did.
 """
 from typing import Any, Dict
 
@@ -14,5 +14,4 @@ from trainer.run_context import RunContext
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> Dict[str, Any]:
     context = remote_checkpoint.localize(RunContext.from_custom_config(custom_config))
-    task = tasks.get_task(context.config.task)
-    return task.preprocess(inputs, context)
+    return tasks.create(context).preprocess(inputs, context)

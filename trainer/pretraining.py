@@ -48,16 +48,15 @@ import pipeline_config
 from trainer import data as data_lib
 from trainer import optimization
 from trainer import tokenization
+from trainer.checkpoints.files import (SPECIAL_TOKENS, TOKENIZER_CONFIG_FILE, VOCAB_FILE,
+                                       read_lower_case)
 
 _LOG = logging.getLogger(__name__)
 
-# Never masked, never sampled as replacements.
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# SPECIAL_TOKENS (trainer/checkpoints/files.py): never masked, never sampled as replacements.
 PROGRESS_FILE = "progress.json"
 # Written beside the exported checkpoint: what the pre-training did (steps, time, metrics).
 REPORT_FILE = "pretraining.json"
-VOCAB_FILE = "vocab.txt"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 
 class PretrainError(pipeline_config.ConfigError):
@@ -351,7 +350,7 @@ def pretrain(start_dir: str, texts: Sequence[str], out_dir: str, *, work_dir: st
         raise PretrainError(f"pretrain.steps must be > 0, got {config.steps}")
     check_settings(config)
     vocab = tokenization.load_vocab(os.path.join(start_dir, VOCAB_FILE))
-    lower_case = tokenization.read_lower_case(start_dir)
+    lower_case = read_lower_case(start_dir)
     encoder = tokenization.WordPieceEncoder(vocab, lower_case)
     texts = list(texts)
     sequences = encode_corpus(encoder, texts, config.max_seq_length,

@@ -28,8 +28,6 @@ version.  Only NFD
 itself comes from ICU (``tf_text.normalize_utf8``); canonical decompositions are stable.
 """
 import contextlib
-import json
-import os
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -37,8 +35,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer as _TfTextBasicTokenizer
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-UNK_TOKEN = "[UNK]"
+# One source for the special tokens and the casing rule (re-exported: tokenization.SPECIAL_TOKENS).
+from trainer.checkpoints.files import SPECIAL_TOKENS, UNK_TOKEN, read_lower_case  # noqa: F401
 MAX_INPUT_CHARS_PER_WORD = 100  # HF WordPiece default (characters, not bytes)
 
 # ---- Character tables (hex code point ranges "A-B" or single "A"), see module docstring. ----
@@ -190,16 +188,6 @@ def load_vocab(vocab_path: str) -> List[str]:
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last line, it does not start a new one
     return lines
-
-
-def read_lower_case(checkpoint_dir: str) -> bool:
-    """``do_lower_case`` from the checkpoint's tokenizer_config.json (True when absent)."""
-    path = os.path.join(checkpoint_dir, "tokenizer_config.json")
-    if not tf.io.gfile.exists(path):
-        return True
-    with tf.io.gfile.GFile(path, "r") as f:
-        config = json.load(f)
-    return bool(config.get("do_lower_case", True))
 
 
 # ---- Graph pieces ----------------------------------------------------------------------------

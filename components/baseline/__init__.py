@@ -3,7 +3,8 @@
 A second TFX Trainer (`baseline_trainer`, run_fn `components.baseline.run.run_fn`) fits, per
 task, the simplest model that makes sense, and exports it through the task's own
 `serving_signatures`, so it has exactly the candidate's signatures and TFMA evaluates both on
-the same eval split with the same metrics:
+the same eval split with the same metrics. The task names its baseline (`Task.baseline_module`,
+`Task.baseline_description`, trainer/tasks/base.py):
 
 * text-classification (also --multi-label and --regression) and text-pair-classification:
   TF-IDF logistic (linear, for --regression) regression over the WordPiece ids
@@ -14,20 +15,17 @@ the same eval split with the same metrics:
 """
 from typing import Optional
 
-EMBEDDING_TASK = "embedding"
+
+def _task_class(config):
+    from trainer import tasks  # the task's module (TensorFlow) only when asked
+    return tasks.task_class(config)
 
 
 def has_baseline(config) -> bool:
-    return config.task != EMBEDDING_TASK
+    return _task_class(config).baseline_module is not None
 
 
 def describe(config) -> Optional[str]:
     """What the simple baseline of this run is, in a few words (None: the task has none)."""
-    if config.task in ("text-classification", "text-pair-classification"):
-        kind = "linear" if config.task_options.regression else "logistic"
-        return f"TF-IDF {kind} regression over WordPiece ids"
-    if config.task == "token-classification":
-        return "the most frequent tag of each word"
-    if config.task == "question-answering":
-        return "the first words of the context (median training answer length)"
-    return None
+    cls = _task_class(config)
+    return cls.baseline_description if cls.baseline_module else None

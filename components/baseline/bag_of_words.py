@@ -19,7 +19,6 @@ import tf_keras
 from trainer import data
 from trainer import model as model_lib
 from trainer import tokenization
-from trainer.tasks.text_classification import LABEL_VOCABULARY, REGRESSION
 
 # One bag per text: text-pair-classification has two (token_type_ids 0 and 1).
 SEGMENTS = 2
@@ -125,9 +124,7 @@ def _numpy_features(ds: tf.data.Dataset):
 def train(task, context, transform_output, train_files, eval_files):
     """Fits the baseline on Transform's training split; returns (model, Keras history)."""
     cfg = context.config
-    mode = task.set_label_mode(cfg)
-    num_outputs = (1 if mode == REGRESSION
-                   else transform_output.vocabulary_size_by_name(LABEL_VOCABULARY))
+    num_outputs = task.num_outputs(transform_output)
     train_ds = data.make_dataset(train_files, task=task, batch_size=cfg.train.batch_size,
                                  boundaries=cfg.train.bucket_boundaries, shuffle=True,
                                  seed=cfg.train.seed)

@@ -1,27 +1,81 @@
-"""What a task owns: its in-graph preprocessing, model head, loss, metrics and signatures.
+"""What a task owns: its in-graph preprocessing, model head, loss, metrics and signatures,
+and every task-dependent choice the pipeline makes (the traits and hooks below).
 
-Adding a task means one new module that subclasses `Task`, plus its tests; the pipeline,
-data pipeline, optimizer and export code are shared.
+Adding a task means one new module with a `Task` subclass decorated with
+`trainer.tasks.register`, plus its tests (tests/test_task_contract.py runs every registered
+task); the pipeline, data pipeline, optimizer and export code are shared. A task instance is
+bound to its config (and, inside the pipeline's components, its RunContext):
+`trainer.tasks.create(config_or_context)`.
 """
 import abc
-from typing import Any, Dict, List, TYPE_CHECKING
+from typing import Any, Dict, List, Mapping, Optional, TYPE_CHECKING
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from trainer.features import SEQUENCE_FEATURES
 from trainer.run_context import RunContext
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
 
-# Sequence features every task emits from Transform (variable length, no padding).
-SEQUENCE_FEATURES = ("input_ids", "attention_mask", "token_type_ids")
+    from trainer.gate_bars import Bar
+
+__all__ = ["SEQUENCE_FEATURES", "Task"]
 
 
 class Task(abc.ABC):
     name: str = ""
+    # The task_options values that select this class among the task's label variants
+    # ({}: the default variant), e.g. {"multi_label": True}.
+    options: Mapping[str, Any] = {}
     # The transformed feature holding the training target.
     label_feature: str = "label_id"
+
+    # ---- Traits the pipeline, the data scan and the report read ------------------------
+    # --max-seq-length when not given.
+    default_max_seq_length: int = 128
+    # The shortest --max-seq-length that leaves room for the special tokens (and a window).
+    min_seq_length: int = 3
+    # The labels are a set of classes (or tags) with ids (trainer/label_order.py).
+    has_classes: bool = False
+    # One class per row: the data scan checks the label type and the eval label set.
+    single_label: bool = False
+    # Several labels per row, separated by data.label_separator.
+    multi_label: bool = False
+    # Long inputs are cut into overlapping windows (not truncated) when served.
+    windowed: bool = False
+    # Probabilities over classes: calibration error and confusion matrix in the Evaluator.
+    calibrated: bool = False
+    # The Transform vocabulary file of the labels (None: no label vocabulary).
+    label_vocabulary: Optional[str] = None
+    # The model card's "intended use".
+    intended_use: str = ""
+    # The simple baseline trained beside the candidate: a module with
+    # `train(task, context, transform_output, train_files, eval_files)`, and a few words
+    # saying what it is (None: the task has no baseline).
+    baseline_module: Optional[str] = None
+    baseline_description: Optional[str] = None
+
+    def __init__(self, config_or_context=None):
+        if isinstance(config_or_context, RunContext):
+            self.context: Optional[RunContext] = config_or_context
+            self.config = config_or_context.config
+        else:
+            self.context = None
+            self.config = config_or_context
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+    def label_slice_column(self, config=None) -> Optional[str]:
+        """The raw column the Evaluator slices by label (None: no label slice)."""
+        return None
+
+    @property
+    def labels(self) -> List[str]:
+        """The labels in id order, as the bound RunContext holds them."""
+        return list(self.context.labels) if self.context is not None else []
 
     # ---- Data hooks (defaults fit one integer label per example) ------------------------
     def raw_text_columns(self, config) -> List[str]:
@@ -39,6 +93,10 @@ class Task(abc.ABC):
     def padding_values(self) -> Dict[str, Any]:
         """Padding for variable-length label features when batches are padded (0 otherwise)."""
         return {}
+
+    def flatten(self, ds: "tf.data.Dataset") -> "tf.data.Dataset":
+        """One stored record -> the training examples it holds (default: itself)."""
+        return ds
 
     def split_features(self, example: Dict[str, tf.Tensor]):
         """(model inputs, targets) from one padded batch."""
@@ -68,4 +126,12 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def eval_config(self, context: RunContext, label_stats: Any) -> "tfma.EvalConfig":
-        """TFMA set-up: metrics, thresholds and the model spec for the Evaluator."""
+        """TFMA set-up: metrics, the no-regression change threshold of the headline metric
+        and the model spec for the Evaluator. Every metric the gate bars name must be here."""
+
+    @abc.abstractmethod
+    def gate_bars(self, context: RunContext, label_counts: Mapping[str, int],
+                  eval_label_counts: Mapping[str, int]) -> List["Bar"]:
+        """The blessing gate's absolute bar (beat a trivial predictor on the eval split) and
+        chance-level bar (a random ranking fails) for this task: trainer/gate_bars.py. The
+        first absolute bar's metric is the task's headline metric."""

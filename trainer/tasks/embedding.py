@@ -7,8 +7,9 @@ There is no label. What the pipeline does for `--task embedding`:
   elsewhere and given as `--checkpoint`), mean-pooled over the attention mask and
   L2-normalised. `fit` only iterates the data (its train and test steps compute nothing),
   then the SavedModel is exported;
-* Evaluator runs the exported model over the eval split; the blessing is a smoke check
-  (the model produced an embedding for at least one example: ExampleCount >= 1);
+* Evaluator runs the exported model over the eval split; the gate blesses it when it embedded
+  the eval texts and tells them apart (mean cosine similarity of different texts below 0.99,
+  trainer/gate_bars.py: a model that maps every text to one vector fails);
 * Pusher pushes it like any other model.
 
 Signatures: `serve_text` and `serve_embedding` (input `text` string [-1]) and `serving_default`
@@ -25,9 +26,10 @@ import tf_keras
 from trainer import embedding
 from trainer import model as model_lib
 from trainer import tokenization
-from trainer.features import dense_strings
+from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
-from trainer.tasks.base import SEQUENCE_FEATURES, Task
+from trainer.tasks import register
+from trainer.tasks.base import Task
 from trainer.tasks.text_classification import as_raw_feature
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
@@ -53,9 +55,11 @@ def build_embedding_model(checkpoint_dir: str) -> tf_keras.Model:
     return model_lib.attach_encoder(model, model_lib.encoder_of(encoder))
 
 
+@register
 class EmbeddingTask(Task):
     name = "embedding"
     label_feature = ""
+    intended_use = "Turns a text into a sentence embedding for search and clustering."
 
     def raw_label_column(self, config):
         return None
@@ -111,14 +115,19 @@ class EmbeddingTask(Task):
         }
 
     def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
-        # No label: the blessing only checks that the exported model embeds the eval split.
+        # No label: the gate checks that the model embedded the eval split and tells texts
+        # apart (gate_bars below; trainer/embedding_metrics.py).
         import tensorflow_model_analysis as tfma  # here: training does not need TFMA
-        count = tfma.MetricConfig(
-            class_name="ExampleCount",
-            threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 1})))
+        from trainer import embedding_metrics
         return tfma.EvalConfig(
             model_specs=[tfma.ModelSpec(signature_name="serving_default",
                                         prediction_key=embedding.OUTPUT_NAME)],
             slicing_specs=[tfma.SlicingSpec()],
-            metrics_specs=[tfma.MetricsSpec(metrics=[count])])
+            metrics_specs=[tfma.MetricsSpec(metrics=[
+                tfma.MetricConfig(class_name="ExampleCount"),
+                tfma.MetricConfig(class_name="MeanCosineSimilarity",
+                                  module=embedding_metrics.__name__)])])
+
+    def gate_bars(self, context: RunContext, label_counts, eval_label_counts):
+        from trainer import gate_bars
+        return gate_bars.embedding_bars()

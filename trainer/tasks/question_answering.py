@@ -1,7 +1,7 @@
 """Extractive question answering (SQuAD 1.1 and 2.0): start/end heads over context windows.
 
 Data: records with `id`, `question`, `context` and `answers` = {"text": [...],
-"answer_start": [...]} (JSON Lines, or a SQuAD JSON file read by components/squad_reader.py);
+"answer_start": [...]} (JSON Lines, or a SQuAD JSON file read by components/readers/squad.py);
 the reader stores the answers as the features `answers_text` (strings) and `answers_start`
 (character offsets). No answer = an unanswerable (SQuAD 2.0) question.
 
@@ -24,9 +24,10 @@ import tf_keras
 from trainer import model as model_lib
 from trainer import qa_features
 from trainer import tokenization
-from trainer.features import dense_strings
+from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
-from trainer.tasks.base import SEQUENCE_FEATURES, Task
+from trainer.tasks import register
+from trainer.tasks.base import Task
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
@@ -94,9 +95,17 @@ def predict_answers(model, featurizer: qa_features.QAFeaturizer, questions, cont
         null_score_threshold=options.null_score_threshold)
 
 
+@register
 class QuestionAnsweringTask(Task):
     name = "question-answering"
     label_feature = "start_positions"
+    default_max_seq_length = 384
+    min_seq_length = 8
+    windowed = True
+    intended_use = ("Extracts the answer to a question from a given context "
+                    "(or answers nothing when the context holds none).")
+    baseline_module = "components.baseline.span_heuristic"
+    baseline_description = "the first words of the context (median training answer length)"
 
     # ---- Data hooks ------------------------------------------------------------------
     def raw_text_columns(self, config) -> List[str]:
@@ -194,14 +203,14 @@ class QuestionAnsweringTask(Task):
     def eval_config(self, context: RunContext, label_counts) -> "tfma.EvalConfig":
         """SQuAD EM/F1 (fractions) of the served answers against the raw `answers_text`.
 
-        Blessing: F1 must exceed `eval.min_accuracy` (default: 0, i.e. some answer overlaps),
-        and may not drop more than `eval.max_accuracy_drop` against the last blessed model.
+        Blessing (gate_bars): F1 above `eval.min_accuracy` (default: 0, some answer overlaps)
+        and above the span heuristic's; here only the change threshold: F1 may not drop more
+        than `eval.max_accuracy_drop` against the last blessed model.
         """
         import tensorflow_model_analysis as tfma  # here: training does not need TFMA
         from trainer import qa_metrics
 
         cfg = context.config
-        min_f1 = cfg.eval.min_accuracy if cfg.eval.min_accuracy is not None else 1e-6
         module = qa_metrics.__name__
         return tfma.EvalConfig(
             model_specs=[tfma.ModelSpec(signature_name="serving_default",
@@ -214,9 +223,11 @@ class QuestionAnsweringTask(Task):
                 tfma.MetricConfig(
                     class_name="SquadF1", module=module,
                     threshold=tfma.MetricThreshold(
-                        value_threshold=tfma.GenericValueThreshold(
-                            lower_bound={"value": min_f1}),
                         change_threshold=tfma.GenericChangeThreshold(
                             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                             absolute={"value": -cfg.eval.max_accuracy_drop}))),
             ])])
+
+    def gate_bars(self, context: RunContext, label_counts, eval_label_counts):
+        from trainer import gate_bars
+        return gate_bars.span_bars(context.config.eval.min_accuracy)

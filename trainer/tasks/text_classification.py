@@ -1,11 +1,12 @@
 """Single-text classification: one label per text, softmax head, accuracy/AUC/per-class P/R.
 
-Two variants (task_options): `multi_label` (several labels per text, separated by
+Two more variants, each its own Task class selected by task_options:
+`MultiLabelTextClassificationTask` (`--multi-label`: several labels per text, separated by
 data.label_separator; sigmoid head, a label is predicted when its probability is >= 0.5;
-micro/macro F1) and `regression` (a float label, e.g. a similarity score; MSE loss;
-Pearson, Spearman and MSE). Every variant also exports `serve_embedding`.
+micro/macro F1; the target is a multi-hot vector over the run's labels) and
+`RegressionTextClassificationTask` (`--regression`: a float label, e.g. a similarity score;
+MSE loss; Pearson, Spearman and MSE). Every variant also exports `serve_embedding`.
 """
-import math
 from typing import Any, Dict, List, Mapping, Optional, TYPE_CHECKING
 
 import tensorflow as tf
@@ -14,30 +15,24 @@ import tensorflow_transform as tft
 import tf_keras
 
 from trainer import embedding
+from trainer import gate_bars
+from trainer import label_order
 from trainer import model as model_lib
 from trainer import tokenization
-from trainer.features import dense_strings
+from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
-from trainer.tasks.base import SEQUENCE_FEATURES, Task
+from trainer.tasks import register
+from trainer.tasks.base import Task
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
 
 LABEL_VOCABULARY = "label"
-SINGLE_LABEL, MULTI_LABEL, REGRESSION = "single_label", "multi_label", "regression"
 # Transformed label features of the variants (single-label keeps `label_id`).
 MULTI_LABEL_FEATURE = "label_ids"        # int64 list: the ids of the example's labels
 MULTI_HOT_FEATURE = "label_multi_hot"    # float [labels], only in transform_features (TFMA)
 REGRESSION_FEATURE = "label_value"       # float
 MULTI_LABEL_THRESHOLD = 0.5
-
-
-def label_mode(config) -> str:
-    options = config.task_options
-    if options.multi_label and options.regression:
-        from pipeline_config import ConfigError
-        raise ConfigError("--multi-label and --regression cannot be combined")
-    return MULTI_LABEL if options.multi_label else REGRESSION if options.regression else SINGLE_LABEL
 
 
 def dense_floats(feature: Any) -> tf.Tensor:
@@ -54,41 +49,10 @@ def dense_floats(feature: Any) -> tf.Tensor:
     return feature
 
 
-# Labels beyond this many cannot be packed into one int64 target (multi-label only).
-MAX_MULTI_LABELS = 63
-_NO_LABEL_ID = -2  # label_id's parse default: the example has no single label (other variants)
-
-
-class _PackedTargets:
-    """Every variant's target as one int64 per example, so the data pipeline (which knows no
-    config) needs no variant: single-label the label id (unchanged), regression the float32's
-    bits, multi-label a bit mask of the label ids (bit i = label i)."""
-
-    @staticmethod
-    def pack(example):
-        label_id = tf.cast(example["label_id"], tf.int64)
-        value = tf.cast(example[REGRESSION_FEATURE], tf.float32)
-        ids = tf.cast(example[MULTI_LABEL_FEATURE], tf.int64)  # [batch, n], -1 pads
-        bits = tf.where(ids >= 0, tf.bitwise.left_shift(tf.ones_like(ids), tf.maximum(ids, 0)),
-                        tf.zeros_like(ids))
-        mask = tf.reduce_sum(bits, axis=1)  # distinct ids: sum == bitwise or
-        value_bits = tf.cast(tf.bitcast(value, tf.int32), tf.int64)
-        return tf.where(~tf.math.is_nan(value), value_bits,
-                        tf.where(label_id != _NO_LABEL_ID, label_id, mask))
-
-    @staticmethod
-    def single(y):
-        return tf.reshape(tf.cast(y, tf.int64), [-1])
-
-    @staticmethod
-    def value(y):
-        return tf.bitcast(tf.cast(tf.reshape(y, [-1]), tf.int32), tf.float32)
-
-    @staticmethod
-    def multi_hot(y, num_labels):
-        y = tf.reshape(tf.cast(y, tf.int64), [-1, 1])
-        shifts = tf.range(num_labels, dtype=tf.int64)[None, :]
-        return tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(y, shifts), 1), tf.float32)
+def multi_hot(label_ids: tf.Tensor, num_labels: int) -> tf.Tensor:
+    """float32 [batch, num_labels] from the label ids [batch, n] (padded with -1)."""
+    hot = tf.one_hot(tf.cast(label_ids, tf.int32), num_labels, dtype=tf.float32)  # -1: zeros
+    return tf.reduce_max(hot, axis=1) if label_ids.shape.rank == 2 else hot
 
 
 class _PerExampleLoss(tf_keras.losses.Loss):
@@ -119,7 +83,7 @@ class _MultiLabelF1(tf_keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         num_labels = y_pred.shape[-1]
         self._slots(num_labels)
-        truth = _PackedTargets.multi_hot(y_true, num_labels)
+        truth = tf.cast(tf.reshape(y_true, [-1, num_labels]), tf.float32)
         predicted = tf.cast(tf.sigmoid(tf.cast(y_pred, tf.float32)) >= MULTI_LABEL_THRESHOLD,
                             tf.float32)
         self.tp.assign_add(tf.reduce_sum(truth * predicted, axis=0))
@@ -149,7 +113,7 @@ class _Pearson(tf_keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         x = tf.cast(tf.reshape(y_pred, [-1]), tf.float64)
-        y = tf.cast(_PackedTargets.value(y_true), tf.float64)
+        y = tf.cast(tf.reshape(y_true, [-1]), tf.float64)
         self.sums.assign_add(tf.stack([tf.cast(tf.size(x), tf.float64), tf.reduce_sum(x),
                                        tf.reduce_sum(y), tf.reduce_sum(x * x),
                                        tf.reduce_sum(y * y), tf.reduce_sum(x * y)]))
@@ -164,13 +128,21 @@ class _Pearson(tf_keras.metrics.Metric):
         self.sums.assign(tf.zeros_like(self.sums))
 
 
+@register
 class TextClassificationTask(Task):
+    """One label per text (the default variant; the others subclass it)."""
     name = "text-classification"
     label_feature = "label_id"
-    # Set by build_model (always called before loss() and metrics()).
-    _mode = SINGLE_LABEL
+    default_max_seq_length = 128
+    has_classes = True
+    single_label = True
+    calibrated = True
+    label_vocabulary = LABEL_VOCABULARY
+    intended_use = "Assigns one of the labels below to a text."
+    baseline_module = "components.baseline.bag_of_words"
+    baseline_description = "TF-IDF logistic regression over WordPiece ids"
 
-    # ---- Inputs (the text-pair task overrides these) ----------------------------------
+    # ---- Inputs (the text-pair tasks override these) ----------------------------------
     def serving_text_inputs(self, config) -> Dict[str, str]:
         """Signature input name of serve_text -> raw column it feeds."""
         return {"text": config.data.text_column}
@@ -180,21 +152,16 @@ class TextClassificationTask(Task):
         """Token ids from the dense raw text columns (keyed by column)."""
         return encoder.encode(texts[config.data.text_column], config.model.max_seq_length)
 
+    def label_slice_column(self, config=None) -> Optional[str]:
+        return (config or self.config).data.label_column
+
     # ---- Data hooks ------------------------------------------------------------------
     def label_spec(self) -> Dict[str, Any]:
-        # Every variant's features; the ones a variant does not write take their defaults.
-        return {self.label_feature: tf.io.FixedLenFeature([], tf.int64,
-                                                          default_value=_NO_LABEL_ID),
-                REGRESSION_FEATURE: tf.io.FixedLenFeature([], tf.float32,
-                                                          default_value=float("nan")),
-                MULTI_LABEL_FEATURE: tf.io.RaggedFeature(tf.int64)}
-
-    def padding_values(self) -> Dict[str, Any]:
-        return {MULTI_LABEL_FEATURE: -1}
+        return {self.label_feature: tf.io.FixedLenFeature([], tf.int64)}
 
     def split_features(self, example: Dict[str, tf.Tensor]):
         features = {name: tf.cast(example[name], tf.int32) for name in SEQUENCE_FEATURES}
-        return features, _PackedTargets.pack(example)
+        return features, tf.cast(example[self.label_feature], tf.int64)
 
     # ---- Transform -------------------------------------------------------------------
     def preprocess(self, inputs: Dict[str, Any], context: RunContext) -> Dict[str, Any]:
@@ -205,108 +172,73 @@ class TextClassificationTask(Task):
                  for column in self.serving_text_inputs(cfg).values()}
         encoded = self.encode(encoder, texts, cfg)
         outputs = {name: encoded[name].to_sparse() for name in SEQUENCE_FEATURES}
-        mode = label_mode(cfg)
-        if mode == REGRESSION:
-            outputs[REGRESSION_FEATURE] = dense_floats(inputs[cfg.data.label_column])
-            return outputs
-        labels = tf.strings.strip(dense_strings(inputs[cfg.data.label_column]))
-        if mode == MULTI_LABEL:
-            parts = tf.strings.strip(tf.strings.split(labels, cfg.data.label_separator))
-            parts = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)
-            outputs[MULTI_LABEL_FEATURE] = tft.compute_and_apply_vocabulary(
-                parts.to_sparse(), vocab_filename=LABEL_VOCABULARY, num_oov_buckets=0,
-                default_value=-1)
-            return outputs
-        # The label vocabulary is learned from the training split and saved with the
-        # transform graph; an unseen label maps to -1 (the schema check catches it first).
-        outputs[self.label_feature] = tft.compute_and_apply_vocabulary(
-            labels, vocab_filename=LABEL_VOCABULARY, num_oov_buckets=0, default_value=-1)
+        outputs.update(self.preprocess_labels(inputs, context))
         return outputs
 
+    def preprocess_labels(self, inputs: Dict[str, Any], context: RunContext) -> Dict[str, Any]:
+        cfg = context.config
+        labels = tf.strings.strip(dense_strings(inputs[cfg.data.label_column]))
+        # The label vocabulary is saved with the transform graph. Its ids are the natural
+        # order of the label set known before the run (context.labels, trainer/label_order.py),
+        # reserved at its start, never the frequency order of the training split; an unseen
+        # label maps to -1 (the row checks and the schema check catch it first).
+        return {self.label_feature: tft.compute_and_apply_vocabulary(
+            labels, vocab_filename=LABEL_VOCABULARY, num_oov_buckets=0, default_value=-1,
+            reserved_tokens=list(context.labels) or None)}
+
     # ---- Trainer ---------------------------------------------------------------------
-    def set_label_mode(self, config) -> str:
-        """Picks the label variant that loss() and metrics() serve; build_model calls it, and so
-        does any other model trained on this task's features (the in-pipeline baseline)."""
-        self._mode = label_mode(config)
-        return self._mode
+    def num_outputs(self, transform_output: tft.TFTransformOutput) -> int:
+        """The width of the model's output (a linear baseline's too)."""
+        return transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)
+
+    problem_type = "single_label_classification"
 
     def build_model(self, context: RunContext, transform_output: tft.TFTransformOutput):
-        self.set_label_mode(context.config)
-        if self._mode == REGRESSION:
-            return model_lib.build_sequence_classifier(context.checkpoint_dir, 1, "regression")
-        num_labels = transform_output.vocabulary_size_by_name(LABEL_VOCABULARY)
-        if self._mode == MULTI_LABEL and num_labels > MAX_MULTI_LABELS:
-            from pipeline_config import ConfigError
-            raise ConfigError(f"--multi-label supports at most {MAX_MULTI_LABELS} labels, "
-                              f"the training data has {num_labels}")
-        problem = ("multi_label_classification" if self._mode == MULTI_LABEL
-                   else "single_label_classification")
-        return model_lib.build_sequence_classifier(context.checkpoint_dir, num_labels, problem)
+        return model_lib.build_sequence_classifier(
+            context.checkpoint_dir, self.num_outputs(transform_output), self.problem_type)
 
     def loss(self):
-        mode = self._mode
-        if mode == REGRESSION:
-            def mse(y_true, y_pred):
-                y_pred = tf.reshape(tf.cast(y_pred, tf.float32), [-1])
-                return tf.square(y_pred - _PackedTargets.value(y_true))
-            return _PerExampleLoss(mse, name="mse")
-        if mode == MULTI_LABEL:
-            def sigmoid_cross_entropy(y_true, y_pred):
-                logits = tf.cast(y_pred, tf.float32)
-                truth = _PackedTargets.multi_hot(y_true, logits.shape[-1])
-                return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(truth, logits),
-                                      axis=-1)
-            return _PerExampleLoss(sigmoid_cross_entropy,
-                                                       name="sigmoid_cross_entropy")
         def sparse_categorical_crossentropy(y_true, y_pred):
             return tf_keras.losses.sparse_categorical_crossentropy(
-                _PackedTargets.single(y_true), y_pred, from_logits=True)
+                tf.reshape(tf.cast(y_true, tf.int64), [-1]), y_pred, from_logits=True)
         return _PerExampleLoss(sparse_categorical_crossentropy,
-                                                   name="sparse_categorical_crossentropy")
+                               name="sparse_categorical_crossentropy")
 
     def metrics(self) -> List[Any]:
-        if self._mode == REGRESSION:
-            return [_Pearson(name="pearson")]
-        if self._mode == MULTI_LABEL:
-            return [_MultiLabelF1("micro"), _MultiLabelF1("macro")]
         return [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     # ---- Export ----------------------------------------------------------------------
+    def label_names(self, transform_output: tft.TFTransformOutput) -> List[str]:
+        return [v.decode("utf-8") for v in transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
+
+    def predictions(self, logits: tf.Tensor, label_table: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """The serving outputs from the model's float32 logits."""
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {"probabilities": probabilities, "label_ids": label_ids,
+                "labels": tf.gather(label_table, label_ids)}
+
+    def eval_labels(self, transformed: Dict[str, Any], num_labels: int) -> Dict[str, Any]:
+        """The transform_features signature's output (TFMA's labels) from the transformed
+        features of labelled examples."""
+        return transformed
+
     def serving_signatures(self, model, transform_output: tft.TFTransformOutput,
                            context: RunContext):
-        mode = label_mode(context.config)
         text_inputs = self.serving_text_inputs(context.config)
         raw_spec = transform_output.raw_feature_spec()
         serving_spec = {column: raw_spec[column] for column in text_inputs.values()}
         # Attached to the model so the SavedModel tracks the transform graph and its tables.
         model.tft_layer = transform_output.transform_features_layer()
         model.tft_layer_eval = transform_output.transform_features_layer()
-        if mode == REGRESSION:
-            label_names = []
-        else:
-            label_names = [v.decode("utf-8") for v in
-                           transform_output.vocabulary_by_name(LABEL_VOCABULARY)]
+        label_names = self.label_names(transform_output)
         label_table = tf.constant(label_names, dtype=tf.string)
-        separator = context.config.data.label_separator
 
         def predict(raw_features):
             transformed = model.tft_layer(raw_features)
             logits = tf.cast(model(model_lib.dense_sequence_features(transformed),
                                    training=False), tf.float32)
-            if mode == REGRESSION:
-                return {"score": tf.reshape(logits, [-1])}
-            if mode == MULTI_LABEL:
-                probabilities = tf.sigmoid(logits)
-                chosen = probabilities >= MULTI_LABEL_THRESHOLD
-                names = tf.ragged.boolean_mask(
-                    tf.broadcast_to(label_table, tf.shape(probabilities)), chosen)
-                return {"probabilities": probabilities,
-                        "predictions": tf.cast(chosen, tf.int64),
-                        "labels": tf.strings.reduce_join(names, axis=-1, separator=separator)}
-            probabilities = tf.nn.softmax(logits, axis=-1)
-            label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
-            return {"probabilities": probabilities, "label_ids": label_ids,
-                    "labels": tf.gather(label_table, label_ids)}
+            return self.predictions(logits, label_table)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve_examples(examples):
@@ -323,13 +255,7 @@ class TextClassificationTask(Task):
         def transform_features(examples):
             # For TFMA: the transformed features (including the labels) of labelled examples.
             transformed = model.tft_layer_eval(tf.io.parse_example(examples, raw_spec))
-            if mode == MULTI_LABEL:
-                ids = transformed.pop(MULTI_LABEL_FEATURE)
-                ids = tf.sparse.to_dense(ids, default_value=-1) if isinstance(
-                    ids, tf.SparseTensor) else ids
-                transformed[MULTI_HOT_FEATURE] = tf.minimum(tf.reduce_sum(
-                    tf.one_hot(tf.cast(ids, tf.int32), len(label_names)), axis=1), 1.0)
-            return transformed
+            return self.eval_labels(transformed, len(label_names))
 
         return {
             "serving_default": serve_examples.get_concrete_function(),
@@ -342,29 +268,18 @@ class TextClassificationTask(Task):
     def eval_config(self, context: RunContext, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
         import tensorflow_model_analysis as tfma  # here: training does not need TFMA
         cfg = context.config
-        mode = label_mode(cfg)
-        if mode == REGRESSION:
-            return regression_eval_config(cfg, label_counts)
-        if mode == MULTI_LABEL:
-            return multi_label_eval_config(cfg, label_counts)
-        total = sum(label_counts.values()) or 1
-        majority_rate = max(label_counts.values(), default=0) / total
-        min_accuracy: Optional[float] = cfg.eval.min_accuracy
-        if min_accuracy is None:
-            # "Better than always predicting the most frequent label."
-            min_accuracy = majority_rate + 1e-6
+        # The gate's bars (gate_bars below) are checked by components/blessing_gate.py; TFMA
+        # holds only the change threshold against the last blessed model.
         accuracy = tfma.MetricConfig(
             class_name="SparseCategoricalAccuracy",
             threshold=tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
                 change_threshold=tfma.GenericChangeThreshold(
                     direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                     absolute={"value": -cfg.eval.max_accuracy_drop})))
-        num_labels = max(len(label_counts), 2)
+        num_labels = max(len(self.label_order(context, label_counts)), 2)
         per_class = [tfma.MetricConfig(class_name="Precision"),
-                     tfma.MetricConfig(class_name="Recall")]
-        if num_labels == 2:
-            per_class.append(tfma.MetricConfig(class_name="AUC"))
+                     tfma.MetricConfig(class_name="Recall"),
+                     tfma.MetricConfig(class_name="AUC")]
         return tfma.EvalConfig(
             model_specs=[tfma.ModelSpec(
                 signature_name="serving_default", label_key=self.label_feature,
@@ -382,6 +297,155 @@ class TextClassificationTask(Task):
                     metrics=per_class),
             ])
 
+    def label_order(self, context: RunContext, label_counts: Mapping[str, int]) -> List[str]:
+        """The labels in class-id order (the model's label vocabulary, trainer/label_order.py)."""
+        labels = getattr(context, "labels", None)
+        if labels:
+            return list(labels)
+        return label_order.label_vocabulary(context.config, label_counts, task=self)
+
+    def gate_bars(self, context: RunContext, label_counts: Mapping[str, int],
+                  eval_label_counts: Mapping[str, int]) -> List[gate_bars.Bar]:
+        cfg = context.config
+        ids = gate_bars.label_ids_in_order(self.label_order(context, label_counts))
+        return gate_bars.single_label_bars(eval_label_counts, ids, cfg.eval.min_accuracy,
+                                           cfg.eval.chance_confidence)
+
+
+@register
+class MultiLabelTextClassificationTask(TextClassificationTask):
+    """`--multi-label`: several labels per text; the target is their multi-hot vector."""
+    options = {"multi_label": True}
+    label_feature = MULTI_LABEL_FEATURE
+    single_label = False
+    multi_label = True
+    intended_use = "Assigns every applicable label below to a text."
+    problem_type = "multi_label_classification"
+
+    @property
+    def num_labels(self) -> int:
+        """The width of the multi-hot target: the run's labels (RunContext.labels)."""
+        if not self.labels:
+            from pipeline_config import ConfigError
+            raise ConfigError("--multi-label needs the run's labels (RunContext.labels)")
+        return len(self.labels)
+
+    def label_spec(self) -> Dict[str, Any]:
+        return {MULTI_LABEL_FEATURE: tf.io.RaggedFeature(tf.int64)}
+
+    def padding_values(self) -> Dict[str, Any]:
+        return {MULTI_LABEL_FEATURE: -1}
+
+    def split_features(self, example: Dict[str, tf.Tensor]):
+        features = {name: tf.cast(example[name], tf.int32) for name in SEQUENCE_FEATURES}
+        return features, multi_hot(example[MULTI_LABEL_FEATURE], self.num_labels)
+
+    def preprocess_labels(self, inputs, context):
+        cfg = context.config
+        labels = tf.strings.strip(dense_strings(inputs[cfg.data.label_column]))
+        parts = tf.strings.strip(tf.strings.split(labels, cfg.data.label_separator))
+        parts = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)
+        return {MULTI_LABEL_FEATURE: tft.compute_and_apply_vocabulary(
+            parts.to_sparse(), vocab_filename=LABEL_VOCABULARY, num_oov_buckets=0,
+            default_value=-1, reserved_tokens=list(context.labels) or None)}
+
+    def build_model(self, context: RunContext, transform_output: tft.TFTransformOutput):
+        vocabulary = self.num_outputs(transform_output)
+        if self.context is not None and vocabulary != self.num_labels:
+            from pipeline_config import ConfigError
+            raise ConfigError(f"the label vocabulary has {vocabulary} labels, the run "
+                              f"{self.num_labels} ({', '.join(self.labels)})")
+        return super().build_model(context, transform_output)
+
+    def loss(self):
+        def sigmoid_cross_entropy(y_true, y_pred):
+            logits = tf.cast(y_pred, tf.float32)
+            truth = tf.cast(tf.reshape(y_true, tf.shape(logits)), tf.float32)
+            return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(truth, logits),
+                                  axis=-1)
+        return _PerExampleLoss(sigmoid_cross_entropy, name="sigmoid_cross_entropy")
+
+    def metrics(self) -> List[Any]:
+        return [_MultiLabelF1("micro"), _MultiLabelF1("macro")]
+
+    def predictions(self, logits, label_table):
+        probabilities = tf.sigmoid(logits)
+        chosen = probabilities >= MULTI_LABEL_THRESHOLD
+        names = tf.ragged.boolean_mask(tf.broadcast_to(label_table, tf.shape(probabilities)),
+                                       chosen)
+        return {"probabilities": probabilities,
+                "predictions": tf.cast(chosen, tf.int64),
+                "labels": tf.strings.reduce_join(names, axis=-1,
+                                                 separator=self.config.data.label_separator)}
+
+    def eval_labels(self, transformed, num_labels):
+        ids = transformed.pop(MULTI_LABEL_FEATURE)
+        ids = tf.sparse.to_dense(ids, default_value=-1) if isinstance(
+            ids, tf.SparseTensor) else ids
+        transformed[MULTI_HOT_FEATURE] = tf.minimum(tf.reduce_sum(
+            tf.one_hot(tf.cast(ids, tf.int32), num_labels), axis=1), 1.0)
+        return transformed
+
+    def eval_config(self, context, label_counts):
+        return multi_label_eval_config(context.config, label_counts)
+
+    def gate_bars(self, context, label_counts, eval_label_counts):
+        cfg = context.config
+        ids = gate_bars.label_ids_in_order(self.label_order(context, label_counts))
+        return gate_bars.multi_label_bars(eval_label_counts, ids, cfg.data.label_separator,
+                                          cfg.eval.min_accuracy, cfg.eval.chance_confidence)
+
+
+@register
+class RegressionTextClassificationTask(TextClassificationTask):
+    """`--regression`: a float label per text (e.g. a similarity score); MSE loss."""
+    options = {"regression": True}
+    label_feature = REGRESSION_FEATURE
+    has_classes = False
+    single_label = False
+    calibrated = False
+    intended_use = "Predicts a numeric score for a text."
+    baseline_description = "TF-IDF linear regression over WordPiece ids"
+    problem_type = "regression"
+
+    def label_slice_column(self, config=None):
+        return None
+
+    def label_spec(self) -> Dict[str, Any]:
+        return {REGRESSION_FEATURE: tf.io.FixedLenFeature([], tf.float32)}
+
+    def split_features(self, example):
+        features = {name: tf.cast(example[name], tf.int32) for name in SEQUENCE_FEATURES}
+        return features, tf.cast(example[REGRESSION_FEATURE], tf.float32)
+
+    def preprocess_labels(self, inputs, context):
+        return {REGRESSION_FEATURE: dense_floats(inputs[context.config.data.label_column])}
+
+    def num_outputs(self, transform_output):
+        return 1
+
+    def loss(self):
+        def mse(y_true, y_pred):
+            y_pred = tf.reshape(tf.cast(y_pred, tf.float32), [-1])
+            return tf.square(y_pred - tf.reshape(tf.cast(y_true, tf.float32), [-1]))
+        return _PerExampleLoss(mse, name="mse")
+
+    def metrics(self) -> List[Any]:
+        return [_Pearson(name="pearson")]
+
+    def label_names(self, transform_output):
+        return []
+
+    def predictions(self, logits, label_table):
+        return {"score": tf.reshape(logits, [-1])}
+
+    def eval_config(self, context, label_counts):
+        return regression_eval_config(context.config, label_counts)
+
+    def gate_bars(self, context, label_counts, eval_label_counts):
+        return gate_bars.regression_bars(label_counts, eval_label_counts,
+                                         context.config.eval.chance_confidence)
+
 
 def _model_spec(label_key: str, prediction_key: str) -> "tfma.ModelSpec":
     import tensorflow_model_analysis as tfma  # here: training does not need TFMA
@@ -394,7 +458,8 @@ REGRESSION_METRICS = "trainer.regression_metrics"
 
 
 def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
-    """MSE must beat predicting the training mean (MSE = variance of the training labels)."""
+    """MSE, MAE, Pearson and Spearman; MSE may not rise against the last blessed model by more
+    than eval.max_accuracy_drop times the training labels' variance."""
     import tensorflow_model_analysis as tfma  # here: training does not need TFMA
     values, weights = [], []
     for value, count in label_counts.items():
@@ -406,11 +471,9 @@ def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalCo
     total = sum(weights) or 1
     mean = sum(v * w for v, w in zip(values, weights)) / total
     variance = sum(w * (v - mean) ** 2 for v, w in zip(values, weights)) / total
-    bar = variance if math.isfinite(variance) and variance > 0 else float("inf")
     mse = tfma.MetricConfig(
         class_name="MeanSquaredError",
         threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(upper_bound={"value": bar}),
             change_threshold=tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.LOWER_IS_BETTER,
                 absolute={"value": cfg.eval.max_accuracy_drop * max(variance, 1e-12)})))
@@ -425,8 +488,7 @@ def regression_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalCo
 
 
 def multi_label_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalConfig":
-    """Micro F1 (threshold 0.5) must beat predicting every label for every text
-    (micro F1 2p/(1+p) with p the share of positive label cells), or eval.min_accuracy."""
+    """Micro F1 (threshold 0.5), per-label F1 and AUC (the gate's chance bar), macro F1."""
     import tensorflow_model_analysis as tfma  # here: training does not need TFMA
     per_label: Dict[str, int] = {}
     examples = 0
@@ -435,12 +497,9 @@ def multi_label_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalC
         for label in {p.strip() for p in cell.split(cfg.data.label_separator) if p.strip()}:
             per_label[label] = per_label.get(label, 0) + count
     num_labels = max(len(per_label), 1)
-    p = sum(per_label.values()) / max(examples * num_labels, 1)
-    bar = cfg.eval.min_accuracy if cfg.eval.min_accuracy is not None else 2 * p / (1 + p) + 1e-6
     micro = tfma.MetricConfig(
         class_name="F1Score",
         threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": bar}),
             change_threshold=tfma.GenericChangeThreshold(
                 direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                 absolute={"value": -cfg.eval.max_accuracy_drop})))
@@ -452,6 +511,7 @@ def multi_label_eval_config(cfg, label_counts: Mapping[str, int]) -> "tfma.EvalC
             tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]),
             tfma.MetricsSpec(metrics=[micro],
                              aggregate=tfma.AggregationOptions(micro_average=True)),
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="AUC")], binarize=class_ids),
             tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="F1Score")], binarize=class_ids,
                              aggregate=tfma.AggregationOptions(
                                  macro_average=True,

@@ -1,6 +1,6 @@
 """Token classification (e.g. named-entity recognition): one tag per word.
 
-Data: JSON Lines `{"tokens": [...], "tags": [...]}` or CoNLL files (components/conll_reader.py).
+Data: JSON Lines `{"tokens": [...], "tags": [...]}` or CoNLL files (components/readers/conll.py).
 
 * Transform tokenizes every word on its own with the checkpoint's WordPiece vocabulary and builds
   `[CLS] pieces [SEP]`; the word's tag id (a `tft.vocabulary` of the stripped tags) goes to its
@@ -23,6 +23,7 @@ import tf_keras
 from trainer import model as model_lib
 from trainer import tokenization
 from trainer.run_context import RunContext
+from trainer.tasks import register
 from trainer.tasks.base import Task
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
@@ -109,9 +110,19 @@ def masked_sparse_categorical_crossentropy(y_true, y_pred):
     return tf.math.divide_no_nan(tf.reduce_sum(losses * mask), tf.reduce_sum(mask))
 
 
+@register
 class TokenClassificationTask(Task):
     name = "token-classification"
     label_feature = "label_ids"
+    has_classes = True
+    windowed = True
+    label_vocabulary = TAG_VOCABULARY
+    intended_use = "Tags every word of a sentence with one of the tags below."
+    baseline_module = "components.baseline.tag_lookup"
+    baseline_description = "the most frequent tag of each word"
+
+    def label_slice_column(self, config=None):
+        return (config or self.config).data.tags_column
 
     # ---- Data hooks ------------------------------------------------------------------
     def raw_text_columns(self, config) -> List[str]:
@@ -138,10 +149,14 @@ class TokenClassificationTask(Task):
             words.row_lengths(), tags.row_lengths(),
             message=f"every example needs as many {cfg.data.tags_column!r} as "
                     f"{cfg.data.tokens_column!r}")
+        # Tag ids in the natural order of the tag set known before the run (context.labels,
+        # trainer/label_order.py), not the training split's frequency order. A constant made
+        # here, outside the check's dependencies: the analyzer evaluates it without inputs.
+        reserved = tf.constant(list(context.labels), tf.string) if context.labels else None
         with tf.control_dependencies([check]):
             tag_ids = tft.compute_and_apply_vocabulary(
                 tf.identity(tags.flat_values), vocab_filename=TAG_VOCABULARY, num_oov_buckets=0,
-                default_value=-1)
+                default_value=-1, reserved_tokens=reserved)
         pieces = word_pieces(encoder, words)  # [B, (W), (p)]
         per_word = pieces.values  # [N, (p)]
         is_first = tf.equal(tf.ragged.range(per_word.row_lengths()).flat_values, 0)
@@ -217,18 +232,14 @@ class TokenClassificationTask(Task):
 
         from trainer import entity_metrics  # its TFMA metrics import TFMA
         cfg = context.config
-        total = sum(label_counts.values()) or 1
-        majority_rate = max(label_counts.values(), default=0) / total
-        min_accuracy = cfg.eval.min_accuracy
-        if min_accuracy is None:
-            min_accuracy = majority_rate + 1e-6  # better than tagging every word alike
         module = entity_metrics.__name__
+        # The gate's bars (gate_bars below) are checked by components/blessing_gate.py; TFMA
+        # holds only the change threshold against the last blessed model.
         metrics = [
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(
                 class_name="TokenAccuracy", module=module,
                 threshold=tfma.MetricThreshold(
-                    value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
                     change_threshold=tfma.GenericChangeThreshold(
                         direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                         absolute={"value": -cfg.eval.max_accuracy_drop}))),
@@ -237,11 +248,7 @@ class TokenClassificationTask(Task):
             metrics += [
                 tfma.MetricConfig(class_name="EntityPrecision", module=module),
                 tfma.MetricConfig(class_name="EntityRecall", module=module),
-                # The majority-tag baseline ("O" everywhere) finds no entity: F1 0.
-                tfma.MetricConfig(
-                    class_name="EntityF1", module=module,
-                    threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-                        lower_bound={"value": 1e-6}))),
+                tfma.MetricConfig(class_name="EntityF1", module=module),
             ]
         return tfma.EvalConfig(
             model_specs=[tfma.ModelSpec(
@@ -250,6 +257,12 @@ class TokenClassificationTask(Task):
             slicing_specs=[tfma.SlicingSpec()],
             metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
 
+
+    def gate_bars(self, context: RunContext, label_counts: Mapping[str, int],
+                  eval_label_counts: Mapping[str, int]):
+        from trainer import entity_metrics, gate_bars  # entity_metrics imports TFMA
+        return gate_bars.token_bars(eval_label_counts, context.config.eval.min_accuracy,
+                                    entity_metrics.is_bio_tag_set(label_counts))
 
 class WindowedTagger(tf.Module):
     """Tags every word of [B, (words)] with the trained model, through overlapping windows."""
