@@ -1,31 +1,50 @@
 """BlessingGate: the one ModelBlessing the Pusher reads, and which rule decided it.
 
 TFX's Evaluator compares a candidate with one baseline model, so two Evaluators run:
-`Evaluator` (candidate vs the last blessed model: the absolute threshold and no regression) and
-`baseline_evaluator` (candidate vs the simple baseline trained in the same run: the headline
-metric must beat it by eval.baseline_margin). The gate blesses the candidate when the first
-blessed it and, when the run requires it (`--require-beat-baseline`), the second did too.
+`Evaluator` (candidate vs the last blessed model: no regression) and `baseline_evaluator`
+(candidate vs the simple baseline trained in the same run). The gate applies four rules, in
+this order, and blesses the candidate only when every rule that applies passed:
+
+  1. absolute bar      the headline metric beats a trivial predictor on the eval split
+                       (trainer/gate_bars.py; eval.min_accuracy replaces it when set);
+  2. above chance      a model whose ranking is random fails (AUC, correlation, entity F1,
+                       the QA span heuristic), whatever the class balance;
+  3. no regression     no worse than the last blessed model by more than eval.max_accuracy_drop
+                       (applies once a model has been blessed);
+  4. beat the simple baseline  by eval.baseline_margin, for every task that has one and every
+                       checkpoint; waived only by --no-require-beat-baseline, and then the
+                       outcome says by how much the candidate is worse.
+
+Rules 1 and 2 are computed here from the candidate's measured metrics (the bars are passed in
+as JSON), so each rule carries its threshold and measured value; rules 3 and 4 come from the
+Evaluators' ValidationResults.
 
 Its blessing carries the Evaluator's custom properties (`blessed`, `current_model`,
 `current_model_id`, and `baseline_model`/`baseline_model_id` for the last blessed model) so the
 LatestBlessedModelStrategy and the Pusher read it as usual, plus:
   `decided_by`  the first rule that failed, or ALL_PASSED;
-  `rules`       JSON list of {"rule", "applied", "passed", "detail"} for RULES in order;
-  `require_beat_baseline` (int), `baseline_margin` (float), `simple_baseline` (its description).
+  `rules`       JSON list of {"rule", "applied", "passed", "detail", "checks"} for RULES in
+                order; each check is {"metric", "value", "threshold", "higher_is_better",
+                "reason", "passed", "text"};
+  `require_beat_baseline` (int), `baseline_margin` (float), `simple_baseline` (its description),
+  `baseline_gap` (float: candidate minus simple baseline on the headline metric, when measured).
 """
 import dataclasses
 import json
 import os
-from typing import List, Optional
+from typing import Dict, List, Mapping, Optional
 
 import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.components.evaluator import constants as evaluator_constants
 
-ABSOLUTE = "absolute threshold"
+from trainer import gate_bars
+
+ABSOLUTE = gate_bars.ABSOLUTE
+CHANCE = gate_bars.CHANCE
 NO_REGRESSION = "no regression vs the last blessed model"
 BEAT_BASELINE = "beat the simple baseline"
-RULES = (ABSOLUTE, NO_REGRESSION, BEAT_BASELINE)
+RULES = (ABSOLUTE, CHANCE, NO_REGRESSION, BEAT_BASELINE)
 ALL_PASSED = "all rules passed"
 
 LAST_BLESSED = "the last blessed model"
@@ -36,10 +55,11 @@ SIMPLE_BASELINE = "the simple baseline"
 class RuleOutcome:
     rule: str
     # False when the rule did not take part in the decision (no last blessed model yet; the
-    # baseline comparison not required). `passed` is still reported when it was measured.
+    # baseline comparison waived). `passed` is still reported when it was measured.
     applied: bool
     passed: bool
     detail: str = ""
+    checks: List[Dict] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -86,19 +106,55 @@ def _failures(validation_result, diff: Optional[bool], versus: str) -> List[str]
     return found
 
 
-def rule_outcomes(evaluation_result, evaluator_blessed: bool, has_last_blessed: bool,
+def _bar_outcome(rule: str, bars: List[gate_bars.Bar], metrics: Mapping[str, float],
+                 baseline_metrics: Mapping[str, float]) -> RuleOutcome:
+    checks = [gate_bars.check(bar, metrics, baseline_metrics) for bar in bars if bar.rule == rule]
+    if not checks:
+        return RuleOutcome(rule, False, True, "no bar of this kind for the task")
+    failed = [c for c in checks if not c.passed]
+    detail = "; ".join(c.describe() for c in (failed or checks))
+    return RuleOutcome(rule, True, not failed, detail, [c.to_dict() for c in checks])
+
+
+def headline_gap(bars: List[gate_bars.Bar], candidate: Mapping[str, float],
+                 simple_baseline: Mapping[str, float]) -> Optional[float]:
+    """Candidate minus simple baseline on the headline metric (the first absolute bar's),
+    signed so that a negative gap means the candidate is worse."""
+    headline = next((b for b in bars if b.rule == ABSOLUTE), None)
+    if headline is None:
+        return None
+    ours, theirs = gate_bars.measure(headline, candidate), gate_bars.measure(headline, simple_baseline)
+    if ours is None or theirs is None:
+        return None
+    return (ours - theirs) if headline.higher_is_better else (theirs - ours)
+
+
+def rule_outcomes(bars: List[gate_bars.Bar], metrics: Mapping[str, float],
+                  evaluation_result, evaluator_blessed: bool, has_last_blessed: bool,
                   baseline_result=None, baseline_blessed: Optional[bool] = None,
-                  require_beat_baseline: bool = False,
+                  simple_baseline_metrics: Optional[Mapping[str, float]] = None,
+                  require_beat_baseline: bool = True,
                   baseline_margin: float = 0.0) -> List[RuleOutcome]:
-    """The three rules from the two Evaluators' ValidationResults and blessings."""
-    absolute = _failures(evaluation_result, False, LAST_BLESSED)
-    if evaluation_result.missing_thresholds:
-        absolute.append("a metric with a threshold is missing from the evaluation")
+    """The four rules from the candidate's metrics, the bars, and the two Evaluators'
+    ValidationResults and blessings."""
+    simple = simple_baseline_metrics or {}
+    absolute = _bar_outcome(ABSOLUTE, bars, metrics, simple)
+    chance = _bar_outcome(CHANCE, bars, metrics, simple)
+    # Value thresholds in a task's TFMA config still count as absolute bars.
+    extra = _failures(evaluation_result, False, LAST_BLESSED)
+    # The Evaluator's own thresholds are the change thresholds against the last blessed model;
+    # without one, TFMA has nothing to validate (it reports missing thresholds, not blessed).
     regression = _failures(evaluation_result, True, LAST_BLESSED)
-    if not evaluator_blessed and not absolute and not regression:
-        absolute.append("the Evaluator did not bless the candidate")
+    if has_last_blessed and not regression:
+        if evaluation_result.missing_thresholds:
+            regression.append("a metric with a threshold is missing from the evaluation")
+        elif not evaluator_blessed and not extra:
+            regression.append("the Evaluator did not bless the candidate")
+    if extra:
+        absolute = RuleOutcome(ABSOLUTE, True, False,
+                               "; ".join(filter(None, [absolute.detail] + extra)), absolute.checks)
     outcomes = [
-        RuleOutcome(ABSOLUTE, True, not absolute, "; ".join(absolute)),
+        absolute, chance,
         RuleOutcome(NO_REGRESSION, has_last_blessed, not regression,
                     "; ".join(regression) if has_last_blessed else "no blessed model yet"),
     ]
@@ -109,9 +165,17 @@ def rule_outcomes(evaluation_result, evaluator_blessed: bool, has_last_blessed: 
         beaten = _failures(baseline_result, None, SIMPLE_BASELINE)
         if not baseline_blessed and not beaten:
             beaten.append("the baseline Evaluator did not bless the candidate")
-        detail = "; ".join(beaten) or f"beaten by at least {baseline_margin:g}"
+        gap = headline_gap(bars, metrics, simple)
+        if beaten:
+            detail = "; ".join(beaten)
+            if gap is not None and gap < 0:
+                detail = f"the candidate is worse than the simple baseline by {-gap:.4g} ({detail})"
+        else:
+            detail = f"beaten by at least {baseline_margin:g}"
+            if gap is not None:
+                detail = f"the candidate is better by {gap:.4g} (margin {baseline_margin:g})"
         if not require_beat_baseline:
-            detail += " (not required)"
+            detail += " (waived by --no-require-beat-baseline)"
         outcomes.append(RuleOutcome(BEAT_BASELINE, require_beat_baseline, not beaten, detail))
     return outcomes
 
@@ -127,6 +191,13 @@ def decide(outcomes: List[RuleOutcome]) -> Decision:
 def _load_validation(uri: str):
     import tensorflow_model_analysis as tfma
     return tfma.load_validation_result(uri)
+
+
+def _load_metrics(uri: str):
+    """(candidate, baseline) overall metrics of an evaluation, named as the run record names
+    them."""
+    from components.metric_names import overall_metrics
+    return overall_metrics(uri)
 
 
 def _is_blessed(blessing) -> bool:
@@ -145,22 +216,32 @@ def BlessingGate(
         tfx.types.standard_artifacts.ModelEvaluation] = None,
     baseline_blessing: tfx.dsl.components.InputArtifact[
         tfx.types.standard_artifacts.ModelBlessing] = None,
-    require_beat_baseline: tfx.dsl.components.Parameter[int] = 0,
+    require_beat_baseline: tfx.dsl.components.Parameter[int] = 1,
     baseline_margin: tfx.dsl.components.Parameter[float] = 0.0,
     simple_baseline: tfx.dsl.components.Parameter[str] = "",
+    bars: tfx.dsl.components.Parameter[str] = "[]",
 ) -> None:
     """Combines the Evaluators' blessings into one (see the module doc)."""
     c = evaluator_constants
     has_last_blessed = evaluator_blessing.has_custom_property(
         c.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY)
+    the_bars = [gate_bars.Bar.from_dict(b) for b in json.loads(bars)]
+    candidate_metrics, _ = _load_metrics(evaluation.uri)
+    simple_metrics = (_load_metrics(baseline_evaluation.uri)[1]
+                      if baseline_evaluation is not None else {})
     outcomes = rule_outcomes(
+        the_bars, candidate_metrics,
         _load_validation(evaluation.uri), _is_blessed(evaluator_blessing), has_last_blessed,
         baseline_result=(_load_validation(baseline_evaluation.uri)
                          if baseline_evaluation is not None else None),
         baseline_blessed=(_is_blessed(baseline_blessing)
                           if baseline_blessing is not None else None),
+        simple_baseline_metrics=simple_metrics,
         require_beat_baseline=bool(require_beat_baseline), baseline_margin=baseline_margin)
     decision = decide(outcomes)
+    gap = headline_gap(the_bars, candidate_metrics, simple_metrics)
+    if gap is not None:
+        blessing.set_float_custom_property("baseline_gap", float(gap))
 
     blessing.set_int_custom_property(
         c.ARTIFACT_PROPERTY_BLESSED_KEY,

@@ -8,7 +8,8 @@ TFX's Evaluator takes one model and one baseline, hence two; trainer/eval_setup.
 EvalConfigs and components/blessing_gate.py explains the gate.
 """
 import dataclasses
-from typing import List, Mapping
+import json
+from typing import List, Mapping, Optional
 
 from tfx import v1 as tfx
 
@@ -16,7 +17,7 @@ import pipeline_config
 from components import baseline
 from components.baseline.run import RUN_FN as BASELINE_RUN_FN, baseline_custom_config
 from components.blessing_gate import BlessingGate
-from components.text_example_gen import read_file
+from components.readers import read_file
 from pipeline import data_scan
 from trainer import eval_setup
 from trainer import tasks
@@ -47,9 +48,18 @@ def check_slice_columns(config, scan: data_scan.DataScan) -> None:
 
 
 def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], example_gen,
-                      transform, schema_gen, trainer) -> Evaluation:
+                      transform, schema_gen, trainer,
+                      eval_label_counts: Optional[Mapping[str, int]] = None) -> Evaluation:
+    """`label_counts` of the training split, `eval_label_counts` of the eval split (the gate's
+    bars: what a trivial predictor scores there); None: the training counts stand in."""
     cfg = context.config
-    task = tasks.get_task(cfg.task)
+    task = tasks.create(context)
+    bars = task.gate_bars(context, label_counts,
+                          label_counts if eval_label_counts is None else eval_label_counts)
+    if any(bar.versus_baseline for bar in bars) and not cfg.eval.simple_baseline:
+        raise pipeline_config.ConfigError(
+            f"eval.simple_baseline=false: the {cfg.task} task's chance-level rule compares the "
+            "candidate with its simple baseline, which must run")
     # Only the gate's blessings count: an Evaluator may bless what the gate refused. (The gate
     # only ever blesses the candidate Trainer's models.)
     latest_blessed_model = tfx.dsl.Resolver(
@@ -68,11 +78,10 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
     components = [latest_blessed_model, evaluator]
     gate_inputs = {}
     with_baseline = baseline.has_baseline(cfg) and cfg.eval.simple_baseline
-    if eval_setup.require_beat_baseline(cfg) and not with_baseline:
+    # (--require-beat-baseline with eval.simple_baseline=false: pipeline_config.validate.)
+    if cfg.eval.require_beat_baseline and not with_baseline:
         raise pipeline_config.ConfigError(
-            f"--require-beat-baseline: the {cfg.task} task has no simple baseline"
-            if cfg.eval.simple_baseline else
-            "--require-beat-baseline needs the simple baseline (eval.simple_baseline=true)")
+            f"--require-beat-baseline: the {cfg.task} task has no simple baseline")
     if with_baseline:
         baseline_trainer = tfx.components.Trainer(
             run_fn=BASELINE_RUN_FN,
@@ -95,8 +104,9 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
         model=trainer.outputs["model"],
         evaluation=evaluator.outputs["evaluation"],
         evaluator_blessing=evaluator.outputs["blessing"],
-        require_beat_baseline=int(eval_setup.require_beat_baseline(cfg)),
+        require_beat_baseline=int(bool(with_baseline) and eval_setup.require_beat_baseline(cfg)),
         baseline_margin=float(cfg.eval.baseline_margin),
         simple_baseline=(baseline.describe(cfg) if with_baseline else None) or "",
+        bars=json.dumps([bar.to_dict() for bar in bars], sort_keys=True),
         **gate_inputs).with_id(GATE_ID)
     return Evaluation(components=components + [gate], blessing=gate.outputs["blessing"])

@@ -8,6 +8,8 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.metric_names import metric_name, overall_metrics
+
 # The node id of components/pretrainer.py (not imported: it pulls in TFX's component API).
 PRETRAINER = "ElectraPretrainer"
 
@@ -69,6 +71,8 @@ class RunRecord:
     blessing_rules: List[Dict] = dataclasses.field(default_factory=list)
     require_beat_baseline: Optional[bool] = None
     baseline_margin: Optional[float] = None
+    # Candidate minus simple baseline on the headline metric (negative: the candidate is worse).
+    baseline_gap: Optional[float] = None
     # model ("candidate", "simple_baseline", "last_blessed") -> slice ("Overall",
     # "label:pos", "words(text):9-16", ...) -> metric -> value.
     slice_metrics: Dict[str, Dict[str, Dict[str, float]]] = dataclasses.field(
@@ -220,6 +224,8 @@ def _read_gate(record: RunRecord, blessing) -> None:
         record.require_beat_baseline = bool(props["require_beat_baseline"].int_value)
     if "baseline_margin" in props:
         record.baseline_margin = props["baseline_margin"].double_value
+    if "baseline_gap" in props:
+        record.baseline_gap = props["baseline_gap"].double_value
     if "simple_baseline" in props:
         record.simple_baseline = props["simple_baseline"].string_value or None
     if "baseline_model" in props:
@@ -251,34 +257,12 @@ def _count_anomalies(anomalies_uri: str) -> int:
     return total
 
 
-def _metric_name(key) -> str:
-    name = key.name
-    if key.HasField("sub_key"):
-        sub = key.sub_key
-        if sub.HasField("class_id"):
-            name += f"/class_{sub.class_id.value}"
-        elif sub.HasField("top_k"):
-            name += f"/top_{sub.top_k.value}"
-    return name
-
-
 def _metrics(evaluation_uri: str):
     """Overall-slice scalar metrics of the candidate and the baseline."""
-    import tensorflow_model_analysis as tfma
-    candidate, baseline = {}, {}
     try:
-        for metrics in tfma.load_metrics(evaluation_uri):
-            if metrics.slice_key.single_slice_keys:
-                continue
-            for kv in metrics.metric_keys_and_values:
-                if kv.key.is_diff or not kv.value.HasField("double_value"):
-                    continue
-                # TFX's Evaluator names the models "candidate" and "baseline".
-                target = baseline if kv.key.model_name == "baseline" else candidate
-                target[_metric_name(kv.key)] = kv.value.double_value.value
+        return overall_metrics(evaluation_uri)
     except Exception:  # noqa: BLE001 — a summary must not fail the run it describes
-        pass
-    return candidate, baseline
+        return {}, {}
 
 
 def _slice_name(slice_key) -> str:
@@ -297,7 +281,7 @@ def _add_slice_metrics(into: Dict[str, Dict[str, Dict[str, float]]], evaluation_
                 if model is None or kv.key.is_diff or not kv.value.HasField("double_value"):
                     continue
                 into.setdefault(model, {}).setdefault(_slice_name(slice_key), {})[
-                    _metric_name(kv.key)] = kv.value.double_value.value
+                    metric_name(kv.key)] = kv.value.double_value.value
     except Exception:  # noqa: BLE001 — a summary must not fail the run it describes
         pass
 

@@ -1,7 +1,8 @@
-"""The one-paragraph run summary printed at the end of `electra-tfx run`."""
-from typing import Dict
+"""The run summary printed at the end of `electra-tfx run`: a short block of lines."""
+from typing import Dict, List
 
 import pipeline_config
+from components import small_data
 from pipeline.run_record import RunRecord
 
 # Shown first when present; then every other overall metric of the task (per-class
@@ -23,54 +24,61 @@ def _fmt_metrics(metrics: Dict[str, float]) -> str:
 
 def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, checkpoint, scan,
                    seconds: float) -> str:
-    parts = []
+    """A short block of lines: data, checkpoint, the decision and each rule with its threshold
+    and measured value, the push, the component times."""
+    lines = []
     counts = ", ".join(f"{n:,} {split}" for split, n in sorted(record.split_counts.items()))
     labels = ", ".join(f"{label!r}: {n:,}" for label, n in sorted(scan.label_counts.items()))
-    parts.append(f"Run {record.run_id} ({cfg.task}) finished in {seconds:.0f} s. "
-                 f"Data: {counts or 'no statistics'} examples (training labels {labels}); "
-                 f"{record.anomalies_found} anomal{'y' if record.anomalies_found == 1 else 'ies'}.")
+    lines.append(f"Run {record.run_id} ({cfg.task}) finished in {seconds:.0f} s.")
+    lines.append(f"Data: {counts or 'no statistics'} examples"
+                 + (f" (training labels {labels})" if labels else "")
+                 + f"; {record.anomalies_found} anomal{'y' if record.anomalies_found == 1 else 'ies'}.")
+    small = small_data.small_data_warning(record.split_counts.get("train", scan.num_examples),
+                                          record.split_counts.get("eval"))
+    if small:
+        lines.append(small)
     if record.quarantined_rows:
-        parts.append(_quarantine_text(record))
+        lines.append(_quarantine_text(record))
     source = {"hub": "from the hub", "local": "local directory",
               "scratch": "built from scratch"}.get(checkpoint.source, checkpoint.source)
-    parts.append(f"Checkpoint: {checkpoint.requested} ({source}: {checkpoint.path}).")
+    lines.append(f"Checkpoint: {checkpoint.requested} ({source}: {checkpoint.path}).")
     if checkpoint.warning:
-        parts.append(checkpoint.warning)
+        lines.append(checkpoint.warning)
+    if getattr(checkpoint, "description", None):
+        lines.append(checkpoint.description)
     if record.pretraining:
-        parts.append(_pretraining_text(record))
-    parts.append(f"Candidate: {_fmt_metrics(record.candidate_metrics)}.")
+        lines.append(_pretraining_text(record))
+    lines.append(f"Candidate: {_fmt_metrics(record.candidate_metrics)}.")
     if record.simple_baseline_metrics:
-        parts.append(f"Simple baseline ({record.simple_baseline or 'trained in this run'}): "
+        lines.append(f"Simple baseline ({record.simple_baseline or 'trained in this run'}): "
                      f"{_fmt_metrics(record.simple_baseline_metrics)}.")
     if record.baseline_metrics:
-        parts.append(f"Baseline (last blessed model): {_fmt_metrics(record.baseline_metrics)}.")
-    elif record.decided_by is not None:
-        parts.append("Last blessed model: none yet, so no regression check.")
-    else:
-        parts.append("Baseline: none yet (no blessed model before this run), "
-                     "so only the absolute threshold applied.")
+        lines.append(f"Baseline (last blessed model): {_fmt_metrics(record.baseline_metrics)}.")
     comparison = _comparison(record)
     if comparison:
-        parts.append(comparison)
+        lines.append(comparison)
     if record.blessed is None:
-        parts.append("Not evaluated: the run stopped before the Evaluator.")
+        lines.append("Not evaluated: the run stopped before the Evaluator.")
     elif record.decided_by is not None:
-        parts.append(_decision(cfg, record))
+        lines += _decision(record)
     elif record.blessed:
-        parts.append("BLESSED: every threshold passed "
-                     f"({_threshold_text(cfg, record)}).")
+        lines.append("BLESSED: every threshold passed.")
     else:
-        parts.append("NOT BLESSED: " + ("; ".join(record.failed_checks) or "a threshold failed")
-                     + f" ({_threshold_text(cfg, record)}).")
+        lines.append("NOT BLESSED: " + ("; ".join(record.failed_checks) or "a threshold failed")
+                     + ".")
     if record.pushed_path:
-        parts.append(f"Pushed to {record.pushed_path}.")
+        lines.append(f"Pushed to {record.pushed_path}.")
+        gap = record.baseline_gap
+        if record.require_beat_baseline is False and gap is not None and gap < 0:
+            lines.append(f"WARNING: the pushed model is worse than the simple baseline by "
+                         f"{-gap:.4g} (beating it was waived with --no-require-beat-baseline).")
     else:
-        parts.append("Nothing pushed.")
+        lines.append("Nothing pushed.")
     timing = ", ".join(f"{c.name} {c.seconds:.1f}s{' (cached)' if c.state == 'cached' else ''}"
                        + ("" if c.state in ("ran", "cached") else f" ({c.state})")
                        for c in record.components)
-    parts.append(f"Component times: {timing}.")
-    return " ".join(parts)
+    lines.append(f"Component times: {timing}.")
+    return "\n".join(lines)
 
 
 def _quarantine_text(record: RunRecord) -> str:
@@ -79,23 +87,6 @@ def _quarantine_text(record: RunRecord) -> str:
                        for split, c in sorted(record.bad_rows.items()) if c["bad"])
     return (f"Quarantined {record.quarantined_rows:,} bad rows ({shares}), trained on the rest; "
             f"they are listed with their problems in {record.quarantine_dir}.")
-
-
-def _threshold_text(cfg, record: RunRecord) -> str:
-    single_label = (cfg.task in ("text-classification", "text-pair-classification")
-                    and not cfg.task_options.multi_label and not cfg.task_options.regression)
-    if not single_label:
-        return ("the task's thresholds on its headline metric, and no regression beyond "
-                f"{cfg.eval.max_accuracy_drop} against the last blessed model")
-    rules = []
-    if cfg.eval.min_accuracy is None:
-        rules.append("accuracy must beat the majority-class rate")
-    else:
-        rules.append(f"accuracy must be at least {cfg.eval.min_accuracy}")
-    if record.baseline_metrics:
-        rules.append(f"and may not drop more than {cfg.eval.max_accuracy_drop} "
-                     "below the last blessed model")
-    return " ".join(rules)
 
 
 def _pretraining_text(record: RunRecord) -> str:
@@ -133,17 +124,20 @@ def _comparison(record: RunRecord) -> str:
     return f"{_LABELS.get(name, name)}: {', '.join(shown)}."
 
 
-def _decision(cfg, record: RunRecord) -> str:
-    """The gate's verdict, the rule that decided it and every rule's outcome."""
-    rules = []
+def _decision(record: RunRecord) -> List[str]:
+    """The gate's verdict, the rule that decided it, and every rule's checks: the threshold,
+    the measured value and where the threshold comes from."""
+    if record.blessed:
+        lines = ["BLESSED: every rule that applies passed."]
+    else:
+        lines = [f"NOT BLESSED: decided by the rule '{record.decided_by}'."]
     for rule in record.blessing_rules:
         state = ("passed" if rule["passed"] else "FAILED") if rule["applied"] else "not applied"
-        rules.append(f"{rule['rule']}: {state}" + (f", {rule['detail']}" if rule["detail"] else ""))
-    if record.blessed:
-        head = "BLESSED: every rule that applies passed"
-    else:
-        head = f"NOT BLESSED: decided by the rule '{record.decided_by}'"
-    margin = record.baseline_margin if record.baseline_margin is not None else 0.0
-    beat = ("the candidate must beat the simple baseline by " f"{margin:g}"
-            if record.require_beat_baseline else "beating the simple baseline not required")
-    return f"{head} ({'; '.join(rules)}). Rules: {_threshold_text(cfg, record)}; {beat}."
+        checks = rule.get("checks") or []
+        if checks:
+            lines.append(f"  {rule['rule']}: {state}")
+            lines += [f"    {check['text']}" for check in checks]
+        else:
+            lines.append(f"  {rule['rule']}: {state}"
+                         + (f" ({rule['detail']})" if rule["detail"] else ""))
+    return lines

@@ -26,7 +26,7 @@ def _thresholds(config):
 
 def test_slices_calibration_and_overall_only_thresholds():
     context = _context(slice_columns=["source", "label"])
-    task = tasks.get_task(context.config.task)
+    task = tasks.create(context)
     config = eval_setup.candidate_vs_last_blessed(task, context, {"neg": 6, "pos": 4})
     assert [list(s.feature_keys) for s in config.slicing_specs] == [
         [], ["label"], ["words(text)"], ["source"]]
@@ -34,13 +34,22 @@ def test_slices_calibration_and_overall_only_thresholds():
     assert "ExpectedCalibrationError" in names and "MultiClassConfusionMatrixPlot" in names
     ((slices, threshold),) = _thresholds(config)["SparseCategoricalAccuracy"]
     assert slices == [tfma.SlicingSpec()]  # the overall slice only, not every label/length
-    assert threshold.value_threshold.lower_bound.value == pytest.approx(0.6 + 1e-6)
+    # The absolute bar is the gate's (from the eval split), not a TFMA threshold on the
+    # training split's majority rate.
+    assert not threshold.HasField("value_threshold")
     assert threshold.change_threshold.absolute.value == pytest.approx(-0.01)
+    # Every metric a gate bar names is computed: per-class AUC for the chance bar.
+    bars = task.gate_bars(context, {"neg": 6, "pos": 4}, {"neg": 3, "pos": 2})
+    binarized = [m.class_name for spec in config.metrics_specs if spec.HasField("binarize")
+                 for m in spec.metrics]
+    assert "AUC" in binarized
+    assert [b.metrics for b in bars] == [["sparse_categorical_accuracy"], ["auc/class_0"]]
+    assert bars[0].threshold == pytest.approx(0.6)  # the eval split's 3 of 5, not 6 of 10
 
 
 def test_versus_baseline_only_the_headline_metric_must_beat_it_by_the_margin():
     context = _context(baseline_margin=0.02)
-    task = tasks.get_task(context.config.task)
+    task = tasks.create(context)
     config = eval_setup.candidate_vs_baseline(task, context, {"neg": 6, "pos": 4})
     ((slices, threshold),) = _thresholds(config)["SparseCategoricalAccuracy"]
     assert not threshold.HasField("value_threshold")
@@ -48,6 +57,7 @@ def test_versus_baseline_only_the_headline_metric_must_beat_it_by_the_margin():
     assert threshold.change_threshold.absolute.value == pytest.approx(0.02)
     # Regression: mean squared error is lower-is-better, no calibration, no label slice.
     context = _context(regression=True, baseline_margin=0.5)
+    task = tasks.create(context)
     config = eval_setup.candidate_vs_baseline(task, context, {"1.0": 2, "3.0": 2})
     ((_, threshold),) = _thresholds(config)["MeanSquaredError"]
     assert threshold.change_threshold.absolute.value == pytest.approx(-0.5)
@@ -57,14 +67,36 @@ def test_versus_baseline_only_the_headline_metric_must_beat_it_by_the_margin():
 
 
 def test_require_beat_baseline_defaults():
-    assert eval_setup.require_beat_baseline(_context().config)
-    assert eval_setup.require_beat_baseline(_context("text-pair-classification").config)
+    """Required for every task and checkpoint unless explicitly waived or the baseline is off."""
+    for task in ("text-classification", "text-pair-classification", "token-classification",
+                 "question-answering"):
+        assert eval_setup.require_beat_baseline(_context(task).config)
     assert eval_setup.require_beat_baseline(_context(multi_label=True).config)
-    assert not eval_setup.require_beat_baseline(_context(regression=True).config)
-    assert not eval_setup.require_beat_baseline(_context("question-answering").config)
+    assert eval_setup.require_beat_baseline(_context(regression=True).config)
     assert not eval_setup.require_beat_baseline(_context(require_beat_baseline=False).config)
-    assert eval_setup.require_beat_baseline(_context("token-classification",
-                                                     require_beat_baseline=True).config)
+    assert not eval_setup.require_beat_baseline(_context(simple_baseline=False).config)
+
+
+def test_scratch_checkpoints_are_not_excused_from_the_baseline():
+    cfg = pipeline_config.with_training_defaults(_context().config, "scratch")
+    assert eval_setup.require_beat_baseline(cfg)
+
+
+def test_every_task_has_bars_whose_metrics_its_eval_config_computes():
+    """A trivial predictor must be refusable for every task: each task states an absolute and
+    a chance-level bar, and its TFMA config computes the metrics they name."""
+    counts = {"token-classification": ({"O": 8, "B-X": 1, "I-X": 1}, {"O": 4, "B-X": 1}),
+              "question-answering": ({}, {}), "embedding": ({}, {})}
+    for name in tasks.task_names():
+        context = _context(name)
+        task = tasks.create(context)
+        train, evals = counts.get(name, ({"neg": 6, "pos": 4}, {"neg": 3, "pos": 2}))
+        bars = task.gate_bars(context, train, evals)
+        rules = {b.rule for b in bars}
+        assert rules == {"absolute bar", "above chance"}, name
+        config = task.eval_config(context, train)
+        classes = {m.class_name for spec in config.metrics_specs for m in spec.metrics}
+        assert classes, name
 
 
 def test_expected_calibration_error_by_hand():

@@ -188,8 +188,12 @@ def test_killed_run_resumes_training_from_its_checkpoint(tmp_path, tiny_checkpoi
     from tests.e2e_support import CLI, TINY_ARGS
     train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(480, seed=2))
     output = tmp_path / "out"
+    # 12 epochs: the 1-layer model leaves its loss plateau after ~125-150 steps, and the resumed
+    # run's batch order differs from an uninterrupted one (6 epochs left it on the plateau:
+    # accuracy at the eval split's minority rate, which the gate rightly refuses).
     command = [CLI, "run", "--train", str(train), "--checkpoint", tiny_checkpoint,
-               "--output", str(output), *TINY_ARGS, "--set", "train.checkpoint_every_steps=5"]
+               "--output", str(output), *TINY_ARGS, "--epochs", "12",
+               "--set", "train.checkpoint_every_steps=5"]
     log = tmp_path / "killed.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,

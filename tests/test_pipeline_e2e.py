@@ -269,25 +269,28 @@ def test_quarantined_rows_are_listed_and_counted(first_run):
 
 def test_a_candidate_worse_than_the_baseline_is_not_pushed(first_run, second_run,
                                                            tiny_checkpoint):
-    """Learning rate 0: the candidate keeps its random head. The absolute bar and the
-    regression limit are opened wide, so only the beat-the-baseline rule can refuse it."""
+    """A negligible learning rate: the candidate keeps its random head. The absolute bar and
+    the regression limit are opened wide; the chance rule and the baseline still refuse it,
+    the run exits 3 and the serving folder keeps only the earlier versions."""
     _, train, output, _ = first_run
     versions = sorted((output / "serving" / "electra_classifier").iterdir())
     proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
                    "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
                    "--pretrain-corpus", str(first_run[0] / "corpus.txt"),
-                   "--learning-rate", "0", "--epochs", "1",
+                   "--learning-rate", "1e-9", "--epochs", "1",
                    "--set", "train.steps_per_epoch=1", "--set", "eval.min_accuracy=0",
                    "--set", "eval.max_accuracy_drop=1")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    assert "NOT BLESSED: decided by the rule 'beat the simple baseline'" in proc.stdout, (
-        proc.stdout[-3000:])
+    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "NOT BLESSED: decided by the rule 'above chance'" in proc.stdout, proc.stdout[-3000:]
+    assert "  beat the simple baseline: FAILED" in proc.stdout, proc.stdout[-3000:]
     assert "Nothing pushed." in proc.stdout
     assert sorted((output / "serving" / "electra_classifier").iterdir()) == versions
     from components import blessing_gate
     from pipeline.run_record import read_run
     record = read_run(str(output / "metadata.sqlite"))
-    assert record.decided_by == blessing_gate.BEAT_BASELINE and record.blessed is False
+    assert record.decided_by == blessing_gate.CHANCE and record.blessed is False
+    beat = [r for r in record.blessing_rules if r["rule"] == blessing_gate.BEAT_BASELINE]
+    assert beat and beat[0]["applied"] and not beat[0]["passed"]
     assert record.pushed_path is None
     assert (record.candidate_metrics["sparse_categorical_accuracy"]
             < record.simple_baseline_metrics["sparse_categorical_accuracy"])

@@ -44,8 +44,13 @@ def full_run(run_id="2024-05-01T10:00:00.000001") -> ReportData:
                                    CalibrationBin(0.5, 1.0, 110, 0.85, 0.8)]},
         label_names=["pos", "neg"],
         blessed=True, deciding_rule="all rules passed",
-        blessing_rules=[{"rule": "beats the baseline", "applied": True, "passed": True,
-                         "detail": "accuracy 0.8412 vs baseline 0.7711 + margin 0.01"}],
+        blessing_rules=[
+            {"rule": "absolute bar", "applied": True, "passed": True, "detail": "",
+             "checks": [{"metric": "accuracy", "value": 0.8412, "threshold": 0.52,
+                         "higher_is_better": True, "passed": True, "text": "",
+                         "reason": "the eval split's majority-class rate"}]},
+            {"rule": "beats the baseline", "applied": True, "passed": True,
+             "detail": "accuracy 0.8412 vs baseline 0.7711 + margin 0.01"}],
         pushed_path="/tmp/out/serving/electra_classifier/1714550000",
         lineage=[LineageStep("PushedModel", "/tmp/out/artifacts/Pusher/pushed_model/9", "Pusher",
                              run_id),
@@ -108,7 +113,10 @@ def test_report_holds_metrics_table_decision_and_images(tmp_path):
         assert "precision (neg)" in text  # class id 1 is "neg" in the label vocabulary
         assert "BLESSED: every threshold passed." in text
         assert "Deciding rule: all rules passed." in text
-        assert "beats the baseline yes yes accuracy 0.8412 vs baseline 0.7711 + margin 0.01" in text
+        # Each rule in words, with its threshold, measured value and where the threshold is from.
+        assert ("absolute bar passed accuracy 0.8412 above 0.5200 the eval split's "
+                "majority-class rate") in text
+        assert "beats the baseline passed accuracy 0.8412 vs baseline 0.7711 + margin 0.01" in text
         assert "Pushed version 1714550000" in text
         assert "Overall candidate 200 0.8412" in text  # per slice: example count, accuracy
         assert "label:neg baseline – 0.7000" in text and "words(text):0-16 candidate – 0.9000" in text
@@ -189,6 +197,15 @@ def test_model_card_calls_out_a_weak_slice_and_a_scratch_checkpoint():
     items = model_card.limitations(data)
     assert any("Weaker on the slice label:neg" in item and "0.610" in item for item in items)
     assert any("randomly initialised" in item for item in items)
+
+
+def test_model_card_says_the_packaged_weights_are_minilm_in_electra_architecture():
+    data = full_run()
+    data.checkpoint["source"] = "packaged"
+    items = model_card.limitations(data)
+    assert any("MiniLM (all-MiniLM-L6-v2, Apache-2.0) weights in ELECTRA's architecture" in item
+               for item in items)
+    assert not any("randomly initialised" in item for item in items)
 
 
 # ---- rendering in a real browser -------------------------------------------------------

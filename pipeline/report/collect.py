@@ -15,6 +15,9 @@ from typing import Dict, Iterator, List, Optional
 
 import tensorflow as tf
 
+import pipeline_config
+
+from components import small_data
 from pipeline import run_record
 from pipeline.report import lineage
 from pipeline.report.model import (BASELINE, CANDIDATE, LAST_BLESSED, OVERALL, Anomaly,
@@ -42,6 +45,10 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
     data.started = datetime.datetime.fromtimestamp(
         context.create_time_since_epoch / 1000).isoformat(sep=" ", timespec="seconds")
     data.split_counts = dict(record.split_counts)
+    small = small_data.small_data_warning(data.split_counts.get("train", 0),
+                                          data.split_counts.get("eval"))
+    if small and data.split_counts:
+        data.warnings.append(small)
     data.blessed = record.blessed
     data.failed_checks = list(record.failed_checks)
     data.pushed_path = record.pushed_path
@@ -50,6 +57,8 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
     # the last blessed model, beating the in-pipeline baseline), when the pipeline has one.
     data.deciding_rule = getattr(record, "decided_by", None)
     data.blessing_rules = list(getattr(record, "blessing_rules", None) or [])
+    data.require_beat_baseline = record.require_beat_baseline
+    data.baseline_gap = record.baseline_gap
 
     executions = sorted(store.get_executions_by_context(context.id),
                         key=lambda e: (e.create_time_since_epoch, e.id))
@@ -96,6 +105,9 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
     model_run = outputs.get((_TRAINER_NODE, "ModelRun"))
     if model_run is not None:
         data.history = _history(model_run.uri)
+        data.steps_per_epoch = _steps_per_epoch(model_run.uri)
+    if getattr(record, "pretraining", None):
+        data.pretraining_steps = int(record.pretraining.get("steps", 0))
     transform_graph = outputs.get(("Transform", "TransformGraph"))
     if transform_graph is not None:
         data.label_names = _label_names(transform_graph.uri)
@@ -123,8 +135,11 @@ def _run_config(store, by_node):
         if node in by_node:
             context = lineage.trainer_config(store, by_node[node])
             if context.get("config"):
+                config = dict(context["config"])
+                if node == "Transform":  # a cut-down copy (records before VIEW_KEY too)
+                    config.setdefault(pipeline_config.VIEW_KEY, node)
                 try:
-                    return pipeline_config.from_dict(context["config"]), context
+                    return pipeline_config.from_dict(config), context
                 except Exception:  # noqa: BLE001 — a newer or older config shape
                     logging.warning("report: cannot read the run's config", exc_info=True)
     return None
@@ -137,7 +152,8 @@ def _describe_config(data: ReportData, cfg_and_context) -> None:
     data.model_name = cfg.model_name
     data.max_seq_length = cfg.model.max_seq_length
     train = cfg.train
-    data.hyperparameters = {
+    # Transform's copy (the run stopped before the Trainer) has no training settings.
+    data.hyperparameters = {} if isinstance(train, pipeline_config.ConfigView) else {
         "epochs": str(train.epochs), "batch size": str(train.batch_size),
         "peak learning rate": str(train.learning_rate), "layer-wise decay": str(train.layer_decay),
         "warmup ratio": str(train.warmup_ratio), "weight decay": str(train.weight_decay),
@@ -146,7 +162,7 @@ def _describe_config(data: ReportData, cfg_and_context) -> None:
         data.hyperparameters["multi-label"] = "yes"
     if cfg.task_options.regression:
         data.hyperparameters["regression"] = "yes"
-    # Transform's copy of the config has no train/eval sections; the data section is shared.
+    # The data section is in every component's copy.
     data.data_sources["train"] = cfg.data.train
     if cfg.data.eval:
         data.data_sources["eval"] = cfg.data.eval
@@ -181,15 +197,16 @@ def checkpoint_provenance(path: str) -> Dict[str, str]:
             info["hub revision"] = parts[i + 1]
     if os.path.basename(os.path.normpath(path)).startswith("scratch-"):
         info.setdefault("source", "scratch")
+    from trainer.checkpoints.files import CheckpointError, CheckpointInfo
     try:
-        with open(os.path.join(path, "config.json")) as f:
-            config = json.load(f)
-        info["architecture"] = (f"{config.get('model_type', '?')}: "
-                                f"{config.get('num_hidden_layers', '?')} layers, "
-                                f"hidden {config.get('hidden_size', '?')}, "
-                                f"vocabulary {config.get('vocab_size', '?')}")
-    except (OSError, ValueError):
-        pass
+        checkpoint = CheckpointInfo.read(path)
+    except (CheckpointError, ValueError, TypeError):
+        return info
+    shown = lambda value: "?" if value is None else value  # noqa: E731
+    info["architecture"] = (f"{shown(checkpoint.model_type)}: "
+                            f"{shown(checkpoint.num_hidden_layers)} layers, "
+                            f"hidden {shown(checkpoint.hidden_size)}, "
+                            f"vocabulary {shown(checkpoint.vocab_size)}")
     return info
 
 
@@ -199,7 +216,7 @@ def _columns(cfg_and_context):
     from trainer import tasks
     cfg, _ = cfg_and_context
     try:
-        task = tasks.get_task(cfg.task)
+        task = tasks.create(cfg)
     except Exception:  # noqa: BLE001
         return cfg.data.label_column, [cfg.data.text_column]
     return task.raw_label_column(cfg), task.raw_text_columns(cfg)
@@ -300,7 +317,7 @@ def _anomalies(anomalies_uri: str) -> List[Anomaly]:
 
 
 def _history(model_run_uri: str) -> Dict[str, List[float]]:
-    from trainer.run import HISTORY_FILE
+    from trainer.run_files import HISTORY_FILE
     path = os.path.join(model_run_uri, HISTORY_FILE)
     if not tf.io.gfile.exists(path):
         return {}
@@ -308,11 +325,23 @@ def _history(model_run_uri: str) -> Dict[str, List[float]]:
         return {k: [float(x) for x in v] for k, v in json.load(f).get("history", {}).items()}
 
 
+def _steps_per_epoch(model_run_uri: str) -> Optional[int]:
+    from trainer.run_files import HISTORY_FILE
+    path = os.path.join(model_run_uri, HISTORY_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        steps = json.load(f).get("steps_per_epoch")
+    return int(steps) if steps is not None else None
+
+
 def _label_names(transform_graph_uri: str) -> List[str]:
-    """The label (or tag) vocabulary Transform learned, in class id order."""
-    from trainer.tasks.text_classification import LABEL_VOCABULARY
-    from trainer.tasks.token_classification import TAG_VOCABULARY
-    for name in (LABEL_VOCABULARY, TAG_VOCABULARY):
+    """The label (or tag) vocabulary Transform learned, in class id order (any task's
+    `Task.label_vocabulary`)."""
+    from trainer import tasks
+    names = dict.fromkeys(cls.label_vocabulary for cls in tasks.all_variants()
+                          if cls.label_vocabulary)
+    for name in names:
         pattern = os.path.join(transform_graph_uri, "transform_fn", "assets", name)
         for path in tf.io.gfile.glob(pattern):
             with tf.io.gfile.GFile(path) as f:
@@ -382,7 +411,7 @@ def _read_evaluation(store, data: ReportData, execution, evaluation, candidate_m
                     continue
                 role = role_of(kv.key.model_name)
                 slices.setdefault(slice_name, {}).setdefault(role, {})[
-                    run_record._metric_name(kv.key)] = kv.value.double_value.value
+                    run_record.metric_name(kv.key)] = kv.value.double_value.value
     except Exception:  # noqa: BLE001 — a report must not fail on a partial evaluation
         logging.warning("report: cannot read metrics from %s", evaluation.uri, exc_info=True)
     for role, metrics in slices.pop(OVERALL, {}).items():

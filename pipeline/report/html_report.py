@@ -15,6 +15,7 @@ import jinja2
 
 from pipeline.report import plots
 from pipeline.report.model import OVERALL, ReportData, SliceMetrics, length_summary
+from trainer.label_order import in_id_order
 
 REPORT_DIR = "report"
 RUNS_DIR = "runs"
@@ -134,7 +135,7 @@ def render(data: ReportData, images: Dict[str, object]) -> str:
         d=data, roles=roles, metric_rows=_metrics_rows(data), images=images,
         lengths={split: length_summary(v) for split, v in sorted(data.text_lengths.items())},
         label_splits=sorted(data.label_counts),
-        labels=sorted({l for c in data.label_counts.values() for l in c}),
+        labels=in_id_order({l for c in data.label_counts.values() for l in c}, data.label_names),
         slice_names=slice_names, slice_rows=slice_rows, overall=OVERALL,
         history_rows=_history_rows(data.history))
 
@@ -172,10 +173,14 @@ td.text { text-align: left; word-break: break-all; }
 {% set cls = "neutral" if d.blessed is none else ("blessed" if d.blessed else "notblessed") %}
 <div id="decision" class="decision {{ cls }}">{{ d.decision_text() }}<br>{{ d.push_text() }}</div>
 
+{% for w in d.warnings %}<div class="decision neutral warning">{{ w }}</div>{% endfor %}
+
 {% if d.blessing_rules %}
-<table id="rules"><tr><th>blessing rule</th><th>applied</th><th>passed</th><th>detail</th></tr>
-{% for r in d.blessing_rules %}<tr><td>{{ r.rule }}</td><td>{{ "yes" if r.applied else "no" }}</td>
-<td class="{{ 'pos' if r.passed else 'neg' }}">{{ "yes" if r.passed else ("no" if r.applied else "–") }}</td><td class="text">{{ r.detail }}</td></tr>{% endfor %}
+<table id="rules"><tr><th>blessing rule</th><th>result</th><th>metric</th><th>measured</th><th>must be</th><th>threshold</th><th>why this threshold</th></tr>
+{% for r in d.blessing_rules %}{% set result = ("passed" if r.passed else "FAILED") if r.applied else ("waived" if r.rule == "beat the simple baseline" and "waived" in r.detail else "does not apply") %}
+{% if r.get("checks") %}{% for c in r.checks %}<tr><td>{{ r.rule }}</td><td class="{{ 'pos' if c.passed else ('neg' if r.applied else '') }}">{{ result if loop.first else ("passed" if c.passed else "failed") }}</td>
+<td>{{ c.metric }}</td><td>{{ "not measured" if c.value is none else c.value|fmt }}</td><td>{{ "above" if c.higher_is_better else "below" }}</td><td>{{ c.threshold|fmt }}</td><td class="text">{{ c.reason }}</td></tr>{% endfor %}
+{% else %}<tr><td>{{ r.rule }}</td><td class="{{ 'pos' if r.passed else ('neg' if r.applied else '') }}">{{ result }}</td><td colspan="5" class="text">{{ r.detail }}</td></tr>{% endif %}{% endfor %}
 </table>
 {% endif %}
 

@@ -94,6 +94,9 @@ class ReportData:
     anomalies: List[Anomaly] = dataclasses.field(default_factory=list)
     # Trainer: Keras history (loss, accuracy, val_loss, val_accuracy, ...), one value an epoch.
     history: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
+    steps_per_epoch: Optional[int] = None
+    # ELECTRA pre-training steps this run's model had (ElectraPretrainer; 0: none).
+    pretraining_steps: int = 0
     # Evaluation: role -> overall metric -> value; what each role is (e.g. its Model URI).
     models: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
     model_descriptions: Dict[str, str] = dataclasses.field(default_factory=dict)
@@ -106,8 +109,15 @@ class ReportData:
     failed_checks: List[str] = dataclasses.field(default_factory=list)
     deciding_rule: Optional[str] = None
     # Every blessing rule in order, when a blessing gate recorded them:
-    # {"rule": str, "applied": bool, "passed": bool, "detail": str}.
+    # {"rule": str, "applied": bool, "passed": bool, "detail": str, "checks": [...]}, each
+    # check {"metric", "value", "threshold", "higher_is_better", "reason", "passed", "text"}.
     blessing_rules: List[Dict] = dataclasses.field(default_factory=list)
+    # Beating the simple baseline required (False: waived), and the candidate's lead over it
+    # on the headline metric (negative: worse).
+    require_beat_baseline: Optional[bool] = None
+    baseline_gap: Optional[float] = None
+    # Warnings the banner shows (small data, the checkpoint's weights, a waived baseline).
+    warnings: List[str] = dataclasses.field(default_factory=list)
     stopped_at: Optional[str] = None  # the component where the run stopped, if it did
     pushed_path: Optional[str] = None
     components: List[ComponentTime] = dataclasses.field(default_factory=list)
@@ -133,7 +143,23 @@ class ReportData:
             text = "NOT BLESSED: " + ("; ".join(self.failed_checks) or "a threshold failed") + "."
         if self.deciding_rule:
             text += f" Deciding rule: {self.deciding_rule}."
+        worse = self.worse_than_baseline_text()
+        if worse:
+            text += " " + worse
         return text
+
+    @property
+    def epochs_trained(self) -> int:
+        return max((len(v) for v in self.history.values()), default=0)
+
+    def worse_than_baseline_text(self) -> Optional[str]:
+        """Said plainly wherever the decision is shown, when beating the baseline was waived
+        and the candidate lost to it."""
+        if self.require_beat_baseline is False and self.baseline_gap is not None \
+                and self.baseline_gap < 0:
+            return (f"This model is worse than the simple baseline by {-self.baseline_gap:.4g} "
+                    "(beating it was waived with --no-require-beat-baseline).")
+        return None
 
     def push_text(self) -> str:
         if self.pushed_path:

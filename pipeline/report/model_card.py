@@ -11,6 +11,8 @@ import os
 from typing import Dict, List, Optional
 
 from pipeline.report.model import OVERALL, ReportData, length_summary
+from trainer.label_order import in_id_order
+from trainer import packaged_checkpoint
 
 CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
@@ -18,16 +20,6 @@ _REST_PORT = 8501
 # Signatures for the pipeline's own use (TFMA feeds labelled examples through it).
 INTERNAL_SIGNATURES = {"transform_features": "internal: the Evaluator's preprocessing"}
 
-_INTENDED_USE = {
-    "text-classification": "Assigns one of the labels below to a text.",
-    "text-classification/multi-label": "Assigns every applicable label below to a text.",
-    "text-classification/regression": "Predicts a numeric score for a text.",
-    "text-pair-classification": "Assigns one of the labels below to a pair of texts.",
-    "token-classification": "Tags every word of a sentence with one of the tags below.",
-    "question-answering": "Extracts the answer to a question from a given context "
-                          "(or answers nothing when the context holds none).",
-    "embedding": "Turns a text into a sentence embedding for search and clustering.",
-}
 
 
 # ---- signatures ------------------------------------------------------------------------
@@ -89,12 +81,25 @@ def _serialized_example(features: Dict[str, List[str]]) -> str:
 
 # ---- the card --------------------------------------------------------------------------
 
-def _task_key(data: ReportData) -> str:
-    if data.hyperparameters.get("multi-label") == "yes":
-        return "text-classification/multi-label"
-    if data.hyperparameters.get("regression") == "yes":
-        return "text-classification/regression"
-    return data.task
+def _task_class(data: ReportData):
+    """The run's Task class (its traits: intended use, windowed inputs), None if unknown."""
+    import pipeline_config
+    from trainer import tasks
+    if not data.task:
+        return None
+    config = pipeline_config.PipelineConfig()
+    config.task = data.task
+    config.task_options.multi_label = data.hyperparameters.get("multi-label") == "yes"
+    config.task_options.regression = data.hyperparameters.get("regression") == "yes"
+    try:
+        return tasks.task_class(config)
+    except pipeline_config.ConfigError:
+        return None
+
+
+def _intended_use(data: ReportData) -> str:
+    cls = _task_class(data)
+    return (cls.intended_use if cls is not None else "") or data.task
 
 
 def limitations(data: ReportData) -> List[str]:
@@ -106,17 +111,30 @@ def limitations(data: ReportData) -> List[str]:
     if data.checkpoint.get("source") == "scratch":
         found.append("Fine-tuned from a randomly initialised ELECTRA (no pretraining): "
                      "expect far lower quality than from a pretrained checkpoint.")
+    if data.checkpoint.get("source") == "packaged":
+        found.append(packaged_checkpoint.WEIGHTS_NOTE)
     train_n = data.split_counts.get("train")
     if train_n is not None and train_n < 1000:
         found.append(f"Trained on only {train_n} examples.")
     if data.max_seq_length:
         lengths = data.text_lengths.get("train", [])
         summary = length_summary(lengths)
-        windowed = data.task in ("question-answering", "token-classification")
+        cls = _task_class(data)
+        windowed = cls is not None and cls.windowed
         found.append(f"Inputs are cut into {data.max_seq_length} WordPiece tokens "
                      f"({'windowed' if windowed else 'longer ones are truncated'}); "
                      f"training texts had up to {summary.get('max', '?')} words "
                      f"(99% at most {summary.get('p99', '?')}).")
+    for role, matrix in data.confusion.items():
+        if role != "candidate" or not matrix.counts:
+            continue
+        never = [label for j, label in enumerate(matrix.labels)
+                 if sum(row[j] for row in matrix.counts if j < len(row)) == 0
+                 and sum(matrix.counts[j]) > 0]
+        if never:
+            found.append("Never predicted on the eval split: "
+                         + ", ".join(repr(label) for label in never)
+                         + " (though the eval split has such rows).")
     overall = data.models.get("candidate", {})
     headline = _headline(overall)
     if headline:
@@ -131,6 +149,27 @@ def limitations(data: ReportData) -> List[str]:
                  "pretraining corpus; review its outputs before using them for decisions "
                  "about people.")
     return found
+
+
+def what_happened(data: ReportData) -> Dict:
+    """What the run actually did, measured: pre-training and training steps, the decision
+    and whether the model beat the simple baseline (and whether that was required)."""
+    epochs = data.epochs_trained
+    steps = epochs * data.steps_per_epoch if data.steps_per_epoch is not None else None
+    if data.baseline_gap is None:
+        beat = "not measured"
+    elif data.baseline_gap >= 0:
+        beat = f"yes, by {data.baseline_gap:.4g}"
+    else:
+        beat = f"no: worse by {-data.baseline_gap:.4g}"
+    if data.require_beat_baseline is False:
+        beat += " (beating it was waived with --no-require-beat-baseline)"
+    return {"pretraining_steps": data.pretraining_steps, "epochs_trained": epochs,
+            "training_steps": steps, "beat_simple_baseline": beat,
+            "blessing_rules": [
+                {"rule": r["rule"], "applied": r["applied"], "passed": r["passed"],
+                 "checks": [c.get("text") for c in r.get("checks") or []] or [r["detail"]]}
+                for r in data.blessing_rules]}
 
 
 def _headline(metrics: Dict[str, float]) -> Optional[str]:
@@ -148,7 +187,7 @@ def build_card(data: ReportData, signatures: Dict) -> Dict:
         "model": {"name": data.model_name, "version": data.pushed_version, "path": model_path,
                   "task": data.task, "run_id": data.run_id, "trained": data.started,
                   "pipeline": data.pipeline_name},
-        "intended_use": _INTENDED_USE.get(_task_key(data), data.task),
+        "intended_use": _intended_use(data),
         "checkpoint": dict(data.checkpoint),
         "training": {
             "data": dict(data.data_sources),
@@ -167,6 +206,7 @@ def build_card(data: ReportData, signatures: Dict) -> Dict:
             + [{"slice": s.name, "metrics": s.metrics} for s in data.slices],
             "decision": data.decision_text(),
         },
+        "what_happened": what_happened(data),
         "limitations": limitations(data),
         "signatures": signatures,
         "request_examples": requests,
@@ -196,7 +236,8 @@ def render_markdown(card: Dict, data: ReportData) -> str:
     training = card["training"]
     out += ["", "## Training data", ""]
     out += _md_table(["", ""], [[f"data ({k})", v] for k, v in training["data"].items()])
-    labels = sorted({l for c in training["labels_per_split"].values() for l in c})
+    labels = in_id_order({l for c in training["labels_per_split"].values() for l in c},
+                         card["label_set"])
     out += [""] + _md_table(["split", "examples"] + labels, [
         [split, n] + [training["labels_per_split"].get(split, {}).get(l, 0) for l in labels]
         for split, n in sorted(training["examples_per_split"].items())])
@@ -209,8 +250,20 @@ def render_markdown(card: Dict, data: ReportData) -> str:
     out += ["", f"Anomalies found: {training['anomalies']}. Hyperparameters: "
             + ", ".join(f"{k} {v}" for k, v in training["hyperparameters"].items())
             + f", max sequence length {training['max_seq_length']}."]
+    happened = card["what_happened"]
+    steps = happened["training_steps"]
+    out += ["", "## What happened in this run", "",
+            f"- Pre-training steps run: {happened['pretraining_steps']:,}",
+            f"- Trained: {happened['epochs_trained']} epochs"
+            + (f", {steps:,} steps" if steps is not None else ""),
+            f"- Beat the simple baseline: {happened['beat_simple_baseline']}"]
+    for rule in happened["blessing_rules"]:
+        state = ("passed" if rule["passed"] else "FAILED") if rule["applied"] else "not applied"
+        out.append(f"- Rule '{rule['rule']}': {state}; " + "; ".join(filter(None, rule["checks"])))
     out += ["", "## Label set", "",
-            (", ".join(f"`{l}`" for l in card["label_set"]) + " (in class id order)")
+            (", ".join(f"`{l}`" for l in card["label_set"]) + " (in class id order: id i is "
+             "the i-th label, `label_ids` answer these ids and column i of `probabilities` "
+             "is the i-th label's probability)")
             if card["label_set"] else "(none: not a single-label task)"]
     out += ["", "## Metrics (eval split)", ""]
     roles = data.roles()

@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 from matplotlib.figure import Figure
 
 from pipeline.report.model import CalibrationBin, ConfusionMatrix, ReportData
+from trainer.label_order import in_id_order
 
 _DPI = 100
 _COLORS = {"train": "#1f77b4", "eval": "#ff7f0e"}
@@ -34,7 +35,8 @@ def data_summary(data: ReportData, out_dir: str) -> Optional[str]:
         ax = fig.add_subplot(1, panels, index)
         index += 1
         splits = [s for s in sorted(data.label_counts) if data.label_counts[s]]
-        labels = sorted({label for s in splits for label in data.label_counts[s]})[:30]
+        labels = in_id_order({label for s in splits for label in data.label_counts[s]},
+                             data.label_names)[:30]
         width = 0.8 / max(1, len(splits))
         for i, split in enumerate(splits):
             xs = [j + i * width for j in range(len(labels))]
