@@ -1,10 +1,11 @@
 """The pipeline definition: wires TFX components from the typed config, nothing more.
 
-ExampleGen → StatisticsGen → SchemaGen/ImportSchemaGen → ExampleValidator → AnomalyGate
-(and DriftSkewValidator, when a curated schema sets drift/skew thresholds) → Transform
-→ Trainer → (latest blessed model) → Evaluator → Pusher, with a simple baseline trained beside
-the Trainer, a second Evaluator and a blessing gate (pipeline/evaluation.py); with
-pre-training, AnomalyGate → ElectraPretrainer → Trainer (its base_model).
+ExampleGen → StatisticsGen → SchemaGen (or the --schema file) → FreeTextSchema → ExampleValidator
+→ AnomalyGate (and DriftSkewValidator → DriftSkewGate, when a curated schema sets drift/skew
+thresholds) → Transform → Trainer → (latest blessed model) → Evaluator → Pusher, with a
+simple baseline trained beside the Trainer, a second Evaluator and a blessing gate
+(pipeline/evaluation.py); with pre-training, AnomalyGate → ElectraPretrainer → Trainer (its
+base_model).
 """
 import dataclasses
 import json
@@ -20,11 +21,14 @@ from components.anomaly_gate import AnomalyGate
 from components import drift_skew
 from components.atomic_pusher import AtomicPusher
 from components.bad_rows import RowChecks
+from components import free_text_schema
+from components.free_text_schema import FreeTextSchema
 from components.pretrainer import ElectraPretrainer
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from pipeline.evaluation import evaluate_and_gate
 from trainer import tasks
 from trainer.run_context import RunContext
+from trainer.uris import is_uri
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
@@ -32,7 +36,7 @@ RUN_FN = "trainer.run.run_fn"
 
 def _absolute(path: str) -> str:
     """Local paths made absolute; URIs (gs://...) kept as they are."""
-    return path if "://" in path else os.path.abspath(path)
+    return path if is_uri(path) else os.path.abspath(path)
 
 
 def pipeline_root(cfg: pipeline_config.PipelineConfig) -> str:
@@ -41,7 +45,7 @@ def pipeline_root(cfg: pipeline_config.PipelineConfig) -> str:
 
 def _drift_and_skew(cfg: pipeline_config.PipelineConfig, example_gen, schema_gen) -> list:
     """Drift against the previous run and train/eval skew, when the curated schema sets
-    comparator thresholds (components/drift_skew.py); [] otherwise."""
+    comparator thresholds (components/drift_skew.py): its nodes, the gate last; [] otherwise."""
     if not cfg.data.schema or not drift_skew.has_comparators(
             tfdv.load_schema_text(os.path.abspath(cfg.data.schema))):
         return []
@@ -54,16 +58,22 @@ def _drift_and_skew(cfg: pipeline_config.PipelineConfig, example_gen, schema_gen
     ).with_id("previous_run_statistics")
     validator = drift_skew.DriftSkewValidator(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        previous_statistics=previous.outputs["statistics"], check_drift=cfg.data.check_drift)
-    return [previous, validator]
+        previous_statistics=previous.outputs["statistics"], check_drift=cfg.data.check_drift,
+        check_skew=cfg.data.check_skew)
+    gate = drift_skew.DriftSkewGate(anomalies=validator.outputs["anomalies"],
+                                    curated_schema=_absolute(cfg.data.schema))
+    return [previous, validator, gate]
 
 
 def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     metadata_connection_config=None,
                     beam_pipeline_args: List[str] = None,
-                    row_checks: Optional[RowChecks] = None) -> tfx.dsl.Pipeline:
+                    row_checks: Optional[RowChecks] = None,
+                    eval_label_counts: Optional[Mapping[str, int]] = None) -> tfx.dsl.Pipeline:
+    """`label_counts` and `eval_label_counts`: the labels of the training and eval splits
+    (pipeline/data_scan.py); the gate's bars come from the eval split's."""
     cfg = context.config
-    task = tasks.get_task(cfg.task)
+    task = tasks.create(context)
     if tfds_example_gen.is_tfds(cfg.data.train):
         example_gen = tfds_example_gen.TfdsExampleGen(*tfds_example_gen.input_configs(
             cfg.data.train, cfg.data.eval, cfg.data.eval_percent, cfg.data.tfds_data_dir))
@@ -72,17 +82,29 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
                                      output_config=inputs.output_config, row_checks=row_checks)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    # The schema every later component reads: the task's free-text columns never pinned to a
+    # list of values, whether inferred or curated (components/free_text_schema.py).
+    text_columns = json.dumps(task.raw_text_columns(cfg))
     if cfg.data.schema:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=_absolute(cfg.data.schema))
+        # Read by FreeTextSchema itself, keyed by its content (ImportSchemaGen caches on the
+        # path, so an edited schema would come from the cache).
+        source_schema_gen = None
+        schema_gen = FreeTextSchema(
+            text_columns=text_columns, schema_file=_absolute(cfg.data.schema),
+            schema_fingerprint=free_text_schema.fingerprint(_absolute(cfg.data.schema)))
     else:
         # Inferred from the training split only, so the eval split is checked against it
         # (a label that never occurs in training is an anomaly, not a new domain value).
-        schema_gen = tfx.components.SchemaGen(
+        source_schema_gen = tfx.components.SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True,
             exclude_splits=["eval"])
+        schema_gen = FreeTextSchema(source_schema=source_schema_gen.outputs["schema"],
+                                    text_columns=text_columns)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"],
+                               schema=schema_gen.outputs["schema"],
+                               curated_schema=_absolute(cfg.data.schema) if cfg.data.schema else "")
     drift_nodes = _drift_and_skew(cfg, example_gen, schema_gen)
 
     custom_config = context.to_custom_config()
@@ -106,6 +128,8 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
             work_dir=os.path.join(cfg.output_dir, "checkpoints"),
             corpus_fingerprint=context.pretrain_corpus_fingerprint)
         pretrainer.add_upstream_node(anomaly_gate)
+        if drift_nodes:
+            pretrainer.add_upstream_node(drift_nodes[-1])
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
@@ -119,7 +143,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
 
     # The simple baseline, two Evaluators and the gate whose blessing the Pusher reads.
     evaluation = evaluate_and_gate(context, label_counts, example_gen, transform, schema_gen,
-                                   trainer)
+                                   trainer, eval_label_counts=eval_label_counts)
 
     # TFX's Pusher with an atomic copy (write beside, then rename): a killed push never
     # leaves a partial version for TF Serving. Same node id, outputs and properties.
@@ -133,7 +157,9 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=pipeline_root(cfg),
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate,
+        components=[example_gen, statistics_gen,
+                    *([source_schema_gen] if source_schema_gen else []), schema_gen,
+                    example_validator, anomaly_gate,
                     *drift_nodes, transform, *([pretrainer] if pretrainer else []), trainer,
                     *evaluation.components, pusher],
         enable_cache=cfg.enable_cache,

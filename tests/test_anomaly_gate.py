@@ -79,3 +79,36 @@ def test_the_run_report_reads_the_same_anomalies_with_severity(tmp_path):
                                                                             severity)
     assert report_view.description == f"{info.short_description}: {info.description}"
     assert "maybe" in report_view.description
+
+
+def test_the_message_names_a_readable_text_report(tmp_path):
+    """Every SchemaDiff.pb is written again as SchemaDiff.pbtxt beside it, which the message
+    names instead of the binary file."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    from components.anomalies import write_text_reports
+    train = pd.DataFrame({"text": ["good", "bad", "fine"], "label": ["pos", "neg", "pos"]})
+    proto = _write_anomalies(tmp_path, "eval", train,
+                             pd.DataFrame({"text": ["ok"], "label": ["maybe"]}))
+    _write_anomalies(tmp_path, "train", train, train)
+
+    written = write_text_reports(str(tmp_path), ["train", "eval"])
+    assert written == [str(tmp_path / f"Split-{s}" / "SchemaDiff.pbtxt") for s in ("train", "eval")]
+    report = tmp_path / "Split-eval" / "SchemaDiff.pbtxt"
+    assert text_format.Parse(report.read_text(), anomalies_pb2.Anomalies()) == proto
+    assert "maybe" in report.read_text()
+    message = str(AnomaliesFoundError(read_anomalies(str(tmp_path), ["train", "eval"])))
+    assert f"Full report: {report}\n" in message
+
+
+def test_the_hint_says_which_schema_to_change():
+    from components.anomaly_gate import Anomaly, schema_hint
+    found = [Anomaly("eval", "source", "New column", "d", "/r/SchemaDiff.pbtxt")]
+    used = "/a/FreeTextSchema/schema/7/schema.pbtxt"
+    inferred = str(AnomaliesFoundError(found, schema_hint(used)))
+    assert ("copy the schema inferred from the training data "
+            "(/a/FreeTextSchema/schema/7/schema.pbtxt)") in inferred
+    assert "rerun with --schema COPY.pbtxt" in inferred
+    curated = str(AnomaliesFoundError(found, schema_hint("/x", curated_schema="/s/schema.pbtxt")))
+    assert "change the curated schema /s/schema.pbtxt to allow it" in curated
+    assert "--schema" not in curated

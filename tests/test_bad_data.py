@@ -159,6 +159,221 @@ def test_scan_fails_on_file_problems():
         data_scan.scan(str(BAD / "missing_text_column.csv"), ["text"], "label")
 
 
+def _split_label_counts(artifact, split):
+    """Label value -> count of one split the ExampleGen wrote."""
+    import collections
+    files = tf.io.gfile.glob(os.path.join(artifact.uri, f"Split-{split}", "*.gz"))
+    counts = collections.Counter()
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature["label"]
+        kind = feature.WhichOneof("kind")
+        counts.update(str(v.decode() if isinstance(v, bytes) else v).strip()
+                      for v in getattr(feature, kind).value)
+    return dict(counts)
+
+
+@pytest.mark.parametrize("with_eval, declared", [(False, False), (True, False), (True, True)],
+                         ids=["hash-split", "eval-files", "declared-labels"])
+def test_scan_eval_counts_equal_the_eval_split_example_gen_writes(tmp_path, with_eval, declared):
+    """The scan's eval_label_counts / eval_num_examples are what ExampleGen writes to
+    Split-eval: the hash split's rows of --train (same partition function, same bytes), or the
+    --eval files' good rows; bad rows (a label of another type, an unseen eval label,
+    malformed, with --labels an undeclared label in either split) are in neither."""
+    import pipeline_config
+    from pipeline import bad_data
+    from trainer import tasks
+
+    train = tmp_path / "train"
+    train.mkdir()
+    labels = ["neg", "pos", "pos", " meh "]
+    (train / "a.csv").write_text("text,label\n" + "".join(
+        f"sentence number {i},{labels[i % 4]}\n" for i in range(150)) + "extra,pos,x\n")
+    (train / "b.jsonl").write_text("".join(
+        json.dumps({"text": f"json row {i}", "label": labels[i % 3]}) + "\n" for i in range(60))
+        + json.dumps({"text": "an integer label", "label": 1}) + "\n")
+    cfg = pipeline_config.PipelineConfig()
+    cfg.output = str(tmp_path / "out")
+    cfg.data.train = str(train)
+    cfg.data.on_bad_rows, cfg.data.max_bad_rows_fraction = "quarantine", 0.5
+    if with_eval:
+        evaluation = tmp_path / "eval"
+        evaluation.mkdir()
+        (evaluation / "e.csv").write_text("text,label\n" + "".join(
+            f"held out {i},{labels[i % 4]}\n" for i in range(30)) + "unsure,maybe\nbroken\n")
+        cfg.data.eval = str(evaluation)
+    if declared:
+        cfg.data.labels = ["pos", "neg"]
+    task = tasks.get_task(cfg.task)
+    scan = data_scan.scan(cfg.data.train, ["text"], "label", single_label=True,
+                          eval=cfg.data.eval, eval_percent=cfg.data.eval_percent,
+                          **bad_data.scan_options(cfg))
+    if declared:  # the 37 'meh' rows are bad rows too
+        assert scan.label_counts == {"neg": 58, "pos": 115} and scan.bad_rows == 39
+    else:
+        assert scan.label_counts == {"neg": 58, "pos": 115, "meh": 37} and scan.bad_rows == 2
+    spec = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
+    artifact = _run_example_gen(tmp_path / "run", spec, bad_data.row_checks(cfg, task, scan))
+
+    written = _split_label_counts(artifact, "eval")
+    assert scan.eval_label_counts == written
+    assert scan.eval_num_examples == sum(written.values())
+    if declared:
+        assert written == {"neg": 8, "pos": 15}
+        quarantine = tmp_path / "out" / "quarantine"
+        quarantined = {split: [json.loads(line)["problem"] for line in
+                               (quarantine / f"{split}.jsonl").read_text().splitlines()]
+                       for split in ("train", "eval")}
+        undeclared = "the label 'meh' is not one of the declared labels (--labels neg,pos)"
+        assert quarantined["train"].count(undeclared) == 37
+        assert quarantined["eval"].count(undeclared) == 7
+        assert any("'maybe' is not one of the declared labels" in p for p in quarantined["eval"])
+    elif with_eval:
+        assert written == {"neg": 8, "pos": 15, "meh": 7}
+    else:
+        # A real share of the rows, and the rest is the train split.
+        assert 20 < scan.eval_num_examples < 70
+        train_written = _split_label_counts(artifact, "train")
+        assert {k: train_written.get(k, 0) + written.get(k, 0)
+                for k in scan.label_counts} == scan.label_counts
+
+
+def _stray_labels_csv(path):
+    """415 review-like rows labelled 0/1 with two strays, as a held-out export once had."""
+    from tests import fixtures
+    rows = fixtures.sentiment_rows(413, seed=3, label_names=("0", "1"))
+    rows = rows[:100] + [("A stray seven", "7")] + rows[100:300] + [("Loved it", "positive")] \
+        + rows[300:]
+    return fixtures.write_csv(path, rows)
+
+
+def test_suspect_labels_are_reported_with_their_rows_and_the_hint_makes_them_bad_rows(tmp_path):
+    import shlex
+
+    import pipeline_config
+    from pipeline import bad_data
+    from trainer import tasks
+
+    train = _stray_labels_csv(tmp_path / "reviews.csv")
+    cfg = pipeline_config.PipelineConfig()
+    cfg.data.train = str(train)
+    cfg.output = str(tmp_path / "out")
+    scan = data_scan.scan(str(train), ["text"], "label", single_label=True,
+                          **bad_data.scan_options(cfg))
+    assert scan.label_counts == {"0": 207, "1": 206, "7": 1, "positive": 1}
+    assert [(s.label, s.count, s.rows) for s in scan.suspect_labels] == [
+        ("7", 1, [f"{train} row 102"]), ("positive", 1, [f"{train} row 303"])]
+    (warning,) = bad_data.label_warnings(cfg, scan)
+    assert warning.startswith(f"Suspect labels in {train}: 2 label value(s) in a tiny share "
+                              "of the 415 training rows")
+    assert f"  '7': 1 row(s) (0.24%)\n    - {train} row 102\n" in warning
+    assert f"  'positive': 1 row(s) (0.24%)\n    - {train} row 303\n" in warning
+    hint = warning.splitlines()[-1].strip()
+    assert hint == "--labels 0,1"
+
+    # Following the hint: the stray rows are bad rows, in the scan and in the ExampleGen's reader.
+    flag, value = shlex.split(hint)
+    pipeline_config.set_field(cfg, "data." + flag[2:], value)
+    scan = data_scan.scan(str(train), ["text"], "label", single_label=True,
+                          **bad_data.scan_options(cfg))
+    assert scan.label_counts == {"0": 207, "1": 206} and scan.bad_rows == 2
+    assert not scan.suspect_labels and not bad_data.label_warnings(cfg, scan)
+    checks = bad_data.row_checks(cfg, tasks.get_task(cfg.task), scan)
+    bad = [row for row in read_rows(str(train), checks, "single_split") if isinstance(row, BadRow)]
+    assert [(row.line, row.problem) for row in bad] == [
+        (102, "the label '7' is not one of the declared labels (--labels 0,1)"),
+        (303, "the label 'positive' is not one of the declared labels (--labels 0,1)")]
+
+
+def test_no_suspects_in_balanced_or_tiny_label_sets(tmp_path):
+    assert data_scan.suspect_values({"a": 1, "b": 1, "c": 2}, 4) == []
+    assert data_scan.suspect_values({"0": 500, "1": 480, "2": 20}, 1000) == []  # 2%: a class
+    assert data_scan.suspect_values({"0": 990, "1": 900, "2": 9}, 1899) == ["2"]
+    assert data_scan.suspect_values({"0": 30, "1": 25, "7": 1}, 56) == ["7"]  # once
+
+
+def test_multi_label_suspects_and_declared_labels_are_per_label(tmp_path):
+    import pipeline_config
+    from pipeline import bad_data
+
+    rows = [(f"text {i}", ["food", "tech", "food,tech"][i % 3]) for i in range(60)]
+    rows.append(("odd one", "tech, fod"))
+    train = fixtures_csv(tmp_path / "m.csv", rows)
+    cfg = pipeline_config.PipelineConfig()
+    cfg.data.train = str(train)
+    cfg.task_options.multi_label = True
+    scan = data_scan.scan(str(train), ["text"], "label", **bad_data.scan_options(cfg))
+    assert [(s.label, s.rows) for s in scan.suspect_labels] == [("fod", [f"{train} row 62"])]
+    assert bad_data.label_warnings(cfg, scan)[0].splitlines()[-1].strip() == "--labels food,tech"
+    cfg.data.labels = ["food", "tech", "sport"]
+    scan = data_scan.scan(str(train), ["text"], "label", **bad_data.scan_options(cfg))
+    assert scan.bad_rows == 1 and scan.missing_labels == ["sport"]
+    # More labels requested than present: refused before anything runs.
+    with pytest.raises(pipeline_config.ConfigError,
+                       match="--labels declares labels that no training row has: 'sport'"):
+        bad_data.check_declared_labels(scan)
+    checks = bad_data.row_checks(cfg, __import__("trainer.tasks", fromlist=["t"]).get_task(
+        cfg.task), scan)
+    example = tf.train.Example()
+    example.features.feature["text"].bytes_list.value.append(b"x")
+    example.features.feature["label"].bytes_list.value.append(b" tech , food ")
+    assert checks.problem(example) is None
+    example.features.feature["label"].bytes_list.value[:] = [b"tech, fod"]
+    assert checks.problem(example) == ("the label 'fod' is not one of the declared labels "
+                                       "(--labels food,sport,tech)")
+
+
+def fixtures_csv(path, rows):
+    from tests import fixtures
+    return fixtures.write_csv(path, rows)
+
+
+def test_declared_labels_check_integer_labels_and_every_split():
+    checks = RowChecks(text_columns=["text"], label_column="label", label_kind="integer",
+                       allowed_labels=["0", "1"])
+    example = tf.train.Example()
+    example.features.feature["text"].bytes_list.value.append(b"fine")
+    example.features.feature["label"].int64_list.value.append(1)
+    assert checks.problem(example, "train") is None
+    example.features.feature["label"].int64_list.value[:] = [7]
+    for split in ("train", "eval", "single_split"):
+        assert checks.problem(example, split) == \
+            "the label '7' is not one of the declared labels (--labels 0,1)"
+
+
+@pytest.mark.parametrize("task, options, message", [
+    ("text-classification", {"regression": True}, "text-classification --regression has none"),
+    ("question-answering", {}, "question-answering has none"),
+])
+def test_labels_flag_needs_a_task_with_classes(task, options, message):
+    import pipeline_config
+    from pipeline import bad_data
+    cfg = pipeline_config.PipelineConfig(task=task)
+    for key, value in options.items():
+        setattr(cfg.task_options, key, value)
+    cfg.data.labels = ["a", "b"]
+    with pytest.raises(pipeline_config.ConfigError, match=message):
+        bad_data.scan_options(cfg)
+
+
+def test_labels_flag_on_the_command_line():
+    import argparse
+    import shlex
+
+    from pipeline import bad_data, cli
+    parser = argparse.ArgumentParser()
+    cli._add_pipeline_arguments(parser)
+    cfg = cli.config_from_args(parser.parse_args(["--labels", " 10, 2,1,0"]))
+    assert bad_data.declared_labels(cfg) == ["0", "1", "2", "10"]
+    cfg = cli.config_from_args(parser.parse_args(["--labels", '["a,b", "c"]']))
+    assert bad_data.declared_labels(cfg) == ["a,b", "c"]
+    assert bad_data.labels_flag(["a,b", "c"]) == """--labels '["a,b", "c"]'"""
+    hint = bad_data.labels_flag(["-1", "0", "1"])
+    assert hint == "--labels=-1,0,1"
+    cfg = cli.config_from_args(parser.parse_args(shlex.split(hint)))
+    assert bad_data.declared_labels(cfg) == ["-1", "0", "1"]
+    assert cli.config_from_args(parser.parse_args([])).data.labels is None
+
+
 # -------------------------------------------------------------------------------- policy
 
 

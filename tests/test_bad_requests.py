@@ -20,6 +20,7 @@ import pipeline_config
 from tests import task_quality
 from trainer import tokenization
 from trainer.run_context import RunContext
+from trainer import tasks
 from trainer.tasks import get_task
 
 WORDS = ["great", "awful", "movie", "phone", "the", "was", "paris", "who", "built", "tower"]
@@ -70,8 +71,8 @@ def _export(task_name, checkpoint, tmp_path_factory, transform_rows=None, raw_sp
     The signatures are called as the concrete functions `model.save` writes into the
     SavedModel (saving and loading would add nothing but time: the ops are the same).
     """
-    task = get_task(task_name)
     context = _context(checkpoint, task_name, **context_args)
+    task = tasks.create(context)
     out = str(tmp_path_factory.mktemp(task_name))
     if transform_rows is not None:
         transform_output = task_quality.analyze(task, context, transform_rows, raw_spec, out)

@@ -4,6 +4,7 @@ previous-run resolver."""
 import json
 import logging
 import pathlib
+import re
 
 import pytest
 import tensorflow as tf
@@ -12,7 +13,7 @@ from tensorflow_transform.tf_metadata import schema_utils
 from tfx import v1 as tfx
 
 from components import drift_skew
-from components.drift_skew import DriftOrSkewError, DriftSkewValidator
+from components.drift_skew import DriftOrSkewError, DriftSkewGate, DriftSkewValidator
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from pipeline.runner import run_locally
 
@@ -81,7 +82,7 @@ def _write_jsonl(path, rows):
     return str(path)
 
 
-def _run(root, train, evaluation, check_drift=True):
+def _run(root, train, evaluation, check_drift=True, check_skew=True):
     spec = resolve_inputs(train, evaluation)
     example_gen = TextExampleGen(input_base=spec.input_base, input_config=spec.input_config,
                                  output_config=spec.output_config)
@@ -94,17 +95,19 @@ def _run(root, train, evaluation, check_drift=True):
     validator = DriftSkewValidator(examples=example_gen.outputs["examples"],
                                    schema=schema_gen.outputs["schema"],
                                    previous_statistics=previous.outputs["statistics"],
-                                   check_drift=check_drift)
+                                   check_drift=check_drift, check_skew=check_skew)
+    gate = DriftSkewGate(anomalies=validator.outputs["anomalies"])
     run_locally(tfx.dsl.Pipeline(
         pipeline_name="drift", pipeline_root=str(root / "pipeline"),
-        components=[example_gen, schema_gen, previous, validator], enable_cache=True,
+        components=[example_gen, schema_gen, previous, validator, gate], enable_cache=True,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(root / "metadata.sqlite")),
         beam_pipeline_args=BEAM_ARGS))
 
 
 def test_second_run_with_shifted_labels_stops_with_drift_and_skew(tmp_path, caplog):
-    evaluation = _write_jsonl(tmp_path / "eval" / "eval.jsonl", _rows(25, 25))
+    # 200 rows on each side: large enough to measure a distance of 0.1 (components/small_data.py)
+    evaluation = _write_jsonl(tmp_path / "eval" / "eval.jsonl", _rows(100, 100))
     with caplog.at_level(logging.ERROR):
         _run(tmp_path, _write_jsonl(tmp_path / "v1" / "train.jsonl", _rows(100, 100)), evaluation)
     # No previous run is normal: nothing logged as an error (the console shows errors).
@@ -121,9 +124,64 @@ def test_second_run_with_shifted_labels_stops_with_drift_and_skew(tmp_path, capl
             "The Linfty distance between current and previous is 0.4") in message
     assert ("[train_vs_eval] feature 'label': High Linfty distance between training and "
             "serving — The Linfty distance between training and serving is 0.4") in message
-    assert "--set data.check_drift=false" in message
+    assert "--set data.check_drift=false" in message and "--set data.check_skew=false" in message
+    # The readable report is named, beside TFDV's binary one.
+    reports = message.split("Full report: ")[1].splitlines()[0].split(", ")
+    assert [pathlib.Path(r).name for r in reports] == ["SchemaDiff.pbtxt"] * 2
+    assert all("Linfty distance" in pathlib.Path(r).read_text() for r in reports)
 
     # The failed run's statistics did not become the baseline: the same data fails again.
     with pytest.raises(DriftOrSkewError) as info:
         _run(tmp_path, train, evaluation)
     assert ("train", "label") in {(a.split, a.feature) for a in info.value.anomalies}
+
+
+def test_skew_alone_names_only_the_skew_switch_which_turns_it_off(tmp_path):
+    """The hint of a skew failure names data.check_skew (not data.check_drift), and the run
+    with the switch the message names passes the check."""
+    import pipeline_config
+    train = _write_jsonl(tmp_path / "v1" / "train.jsonl", _rows(100, 100))
+    evaluation = _write_jsonl(tmp_path / "eval" / "eval.jsonl", _rows(180, 20))
+    with pytest.raises(DriftOrSkewError) as info:
+        _run(tmp_path, train, evaluation)
+    message = str(info.value)
+    assert {a.split for a in info.value.anomalies} == {drift_skew.SKEW_SPLIT}
+    assert "check_drift" not in message
+    switches = re.findall(r"--set (\S+=\S+?)\.?(?:\s|$)", message)
+    assert switches == ["data.check_skew=false"]
+    cfg = pipeline_config.PipelineConfig()
+    for switch in switches:
+        pipeline_config.set_field(cfg, *switch.split("=", 1))
+    _run(tmp_path, train, evaluation, check_drift=cfg.data.check_drift,
+         check_skew=cfg.data.check_skew)
+
+
+def test_splits_too_small_to_measure_are_skipped_not_failed(tmp_path, capfd):
+    """24 training and 6 eval rows: sampling noise alone reaches a label distance of 0.45, so
+    the skew comparisons are skipped with a warning and listed, and the check passes."""
+    from components import small_data
+    train = _write_jsonl(tmp_path / "v1" / "train.jsonl", _rows(12, 12))
+    evaluation = _write_jsonl(tmp_path / "eval" / "eval.jsonl", _rows(6, 0))  # all positive
+    _run(tmp_path, train, evaluation)
+    err = capfd.readouterr().err
+    assert "these drift/skew comparisons were skipped" in err
+    assert "skew of 'label' (train 24 rows vs eval 6)" in err
+    (anomalies,) = (tmp_path / "pipeline" / "DriftSkewValidator" / "anomalies").iterdir()
+    skipped = small_data.read_skipped(str(anomalies))
+    assert {(s.check, s.feature) for s in skipped} == {("skew", "label"), ("skew", "text_length")}
+    assert skipped[0].rows == (24, 6)
+    # The same label shift on splits large enough to measure it is still skew.
+    big = _write_jsonl(tmp_path / "v2" / "train.jsonl", _rows(100, 100))
+    with pytest.raises(DriftOrSkewError):
+        _run(tmp_path, big, _write_jsonl(tmp_path / "eval2" / "eval.jsonl", _rows(200, 0)))
+
+
+def test_measurable_schema_keeps_what_the_splits_can_measure():
+    big, small = _stats(_rows(300, 300)), _stats(_rows(3, 3))
+    kept, skipped = drift_skew.measurable_schema(COMPARED, "skew", "train_vs_eval", big, big)
+    assert skipped == [] and kept == COMPARED
+    kept, skipped = drift_skew.measurable_schema(COMPARED, "skew", "train_vs_eval", big, small)
+    assert not any(f.HasField("skew_comparator") for f in kept.feature)
+    assert all(f.HasField("drift_comparator") for f in kept.feature)
+    assert [(s.feature, tuple(s.rows)) for s in skipped] == [("label", (600, 6)),
+                                                             ("text_length", (600, 6))]

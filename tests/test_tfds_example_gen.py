@@ -123,6 +123,13 @@ def test_the_component_writes_train_and_eval_splits(mock_imdb, tmp_path):
     texts = {t: ["neg", "pos"][y] for t, y in ROWS}
     for example in splits["train"] + splits["eval"]:
         assert texts[_value(example, "text")[0]] == _value(example, "label")[0]
+    # The data scan sends the same examples to the eval split.
+    scan = data_scan.scan("tfds:imdb_reviews", ["text"], "label", single_label=True,
+                          tfds_data_dir=mock_imdb, eval_percent=25)
+    written = {}
+    for example in splits["eval"]:
+        written[_value(example, "label")[0]] = written.get(_value(example, "label")[0], 0) + 1
+    assert scan.eval_label_counts == written and scan.eval_num_examples == len(splits["eval"])
 
 
 @pytest.mark.slow
