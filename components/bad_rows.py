@@ -25,9 +25,10 @@ import base64
 import dataclasses
 import json
 import os
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Union
 
-import tensorflow as tf
+if TYPE_CHECKING:  # the readers' row type; TensorFlow loads only where rows are written
+    import tensorflow as tf
 
 FAIL, QUARANTINE = "fail", "quarantine"
 POLICIES = (FAIL, QUARANTINE)
@@ -289,11 +290,13 @@ def write_summary(directory: str, counts: Dict[str, SplitCounts], checks: RowChe
                "max_bad_rows_fraction": checks.max_bad_rows_fraction,
                "examples": examples_uri,
                "splits": {split_label(s): dataclasses.asdict(c) for s, c in sorted(counts.items())}}
+    import tensorflow as tf
     with tf.io.gfile.GFile(os.path.join(directory, SUMMARY_FILE), "w") as f:
         f.write(json.dumps(summary, indent=2) + "\n")
 
 
 def read_bad_rows(paths: Iterable[str]) -> Iterable[BadRow]:
+    import tensorflow as tf
     for path in paths:
         with tf.io.gfile.GFile(path) as f:
             for line in f:

@@ -11,18 +11,20 @@ in it with a recognised extension; README.md and the like are ignored). Recognis
 
 `resolve_inputs` turns the two paths into the `input_base`, `input_config` and
 `output_config` of the component, checking up front that every path matches readable files.
-Paths go through tf.io.gfile, so gs:// and the other TensorFlow file systems work.
+URIs (gs://...) go through tf.io.gfile, so the TensorFlow file systems work; local paths do not
+load TensorFlow (the CLI resolves them before it loads, pipeline/precheck.py).
 """
 from __future__ import annotations
 
 import dataclasses
+import glob
 import math
 import os
 import posixpath
 import re
+import sys
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
-import tensorflow as tf
 from tfx.proto import example_gen_pb2
 
 from trainer.uris import is_uri, split_scheme
@@ -40,6 +42,8 @@ FORMATS = {
 RECOGNISED_EXTENSIONS = tuple(sorted(FORMATS)) + tuple(sorted(e + ".gz" for e in FORMATS))
 
 SINGLE_SPLIT = "single_split"
+# --train/--eval tfds:NAME[/CONFIG][:SPLIT]: a TensorFlow Datasets split (tfds_example_gen.py).
+TFDS_PREFIX = "tfds:"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 
@@ -49,6 +53,10 @@ _MAX_LISTED = 10
 
 class InputError(ValueError):
     """A --train/--eval path that names no usable input file."""
+
+
+def is_tfds(path: Optional[str]) -> bool:
+    return bool(path) and path.startswith(TFDS_PREFIX)
 
 
 class FileKind(NamedTuple):
@@ -71,8 +79,8 @@ def list_input_files(pattern: str) -> List[str]:
 
     Raises InputError when there are none (naming the pattern and what it does match).
     """
-    matches = tf.io.gfile.glob(pattern)
-    files = sorted(m for m in matches if file_kind(m) and not tf.io.gfile.isdir(m))
+    matches = _glob(pattern)
+    files = sorted(m for m in matches if file_kind(m) and not _isdir(m))
     if not files:
         if matches:
             raise InputError(
@@ -149,16 +157,16 @@ def _resolve_one(path: str, flag: str) -> Tuple[str, str, List[str]]:
     """(directory, glob pattern relative to it, matched files) for one user path."""
     try:
         return _resolve_path(_absolute(path), flag)
-    except tf.errors.OpError as e:  # e.g. no access to a gs:// bucket
-        raise InputError(f"{flag} {path} cannot be read: {e.message}") from None
+    except (OSError, *_file_system_errors()) as e:  # e.g. no access to a gs:// bucket
+        raise InputError(f"{flag} {path} cannot be read: {getattr(e, 'message', e)}") from None
 
 
 def _resolve_path(path: str, flag: str) -> Tuple[str, str, List[str]]:
-    if tf.io.gfile.isdir(path):
+    if _isdir(path):
         directory = path.rstrip("/") if path.rstrip("/") else path
-        entries = sorted(e.rstrip("/") for e in tf.io.gfile.listdir(directory))
+        entries = sorted(e.rstrip("/") for e in _listdir(directory))
         files = [posixpath.join(directory, e) for e in entries if file_kind(e)]
-        files = [f for f in files if not tf.io.gfile.isdir(f)]
+        files = [f for f in files if not _isdir(f)]
         if not files:
             listing = _names(entries) if entries else "nothing (it is empty)"
             raise InputError(
@@ -166,7 +174,7 @@ def _resolve_path(path: str, flag: str) -> Tuple[str, str, List[str]]:
                 f"({', '.join(RECOGNISED_EXTENSIONS)}); it holds: {listing}")
         return _literal_base(directory, "*") + (files,)
 
-    if tf.io.gfile.exists(path):
+    if _exists(path):
         if not file_kind(path):
             raise InputError(
                 f"{flag} file {path} has an unrecognised extension; expected one of "
@@ -266,11 +274,40 @@ def _what_exists(directory: str) -> str:
     if not directory:
         return ""
     try:
-        if not tf.io.gfile.isdir(directory):
+        if not _isdir(directory):
             return f"Its folder {directory} does not exist either."
-        entries = sorted(tf.io.gfile.listdir(directory))
-    except tf.errors.OpError:
+        entries = sorted(_listdir(directory))
+    except (OSError, *_file_system_errors()):
         return ""
     if not entries:
         return f"{directory} is empty."
     return f"{directory} holds: {_names(entries)}"
+
+
+# The file system: os and glob for a local path, tf.io.gfile (loaded then) for a URI.
+
+def _gfile():
+    import tensorflow as tf
+    return tf.io.gfile
+
+
+def _isdir(path: str) -> bool:
+    return _gfile().isdir(path) if is_uri(path) else os.path.isdir(path)
+
+
+def _exists(path: str) -> bool:
+    return _gfile().exists(path) if is_uri(path) else os.path.exists(path)
+
+
+def _listdir(path: str) -> List[str]:
+    return _gfile().listdir(path) if is_uri(path) else os.listdir(path)
+
+
+def _glob(pattern: str) -> List[str]:
+    return _gfile().glob(pattern) if is_uri(pattern) else glob.glob(pattern)
+
+
+def _file_system_errors() -> tuple:
+    """TensorFlow's file-system errors, when it is loaded (a URI loads it)."""
+    tf = sys.modules.get("tensorflow")
+    return (tf.errors.OpError,) if tf is not None and hasattr(tf, "errors") else ()

@@ -34,14 +34,10 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components.input_files import EVAL_SPLIT, SINGLE_SPLIT, TRAIN_SPLIT, InputError
+from components.input_files import TFDS_PREFIX as PREFIX, is_tfds  # noqa: F401 (re-exported)
 from components.readers import squad
 
-PREFIX = "tfds:"
 _NAME = re.compile(r"^[a-z0-9_]+(/[A-Za-z0-9_.\-]+)?$")
-
-
-def is_tfds(path: Optional[str]) -> bool:
-    return bool(path) and path.startswith(PREFIX)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -412,9 +412,9 @@ HINTS = {
     ("components/bad_rows.py", "rerun with --on-bad-rows quarantine"): test_bad_rows_hint_quarantine,
     ("components/bad_rows.py", "raise --max-bad-rows-fraction"):
         test_too_many_bad_rows_hint_raise_the_fraction,
-    ("components/readers/dispatch.py", "Name the columns with "):
-        test_missing_column_hint_names_the_column_flags,
-    ("components/readers/csv.py", "Name the columns with "):
+    # The CSV header's and the JSON Lines records' message, before TensorFlow loads
+    # (pipeline/precheck.py) and in the pipeline's readers alike.
+    ("components/readers/head.py", "Name the columns with "):
         test_missing_column_hint_names_the_column_flags,
     ("components/readers/sniff.py", "name it "): test_gzip_under_a_plain_name_hint_rename,
     ("pipeline/data_scan.py", "Name them with "): test_tfds_missing_column_hint,

@@ -78,10 +78,9 @@ def resolve_checkpoint(requested: str, *, work_dir: str, model_config: Any,
     Raises CheckpointError with an actionable message when the checkpoint cannot be had.
     """
     requested = (requested or "").strip()
-    if not requested:
-        raise CheckpointError(
-            "--checkpoint is empty: pass a hub id (e.g. google/electra-small-discriminator), "
-            "a local checkpoint directory, 'auto', 'packaged' or 'scratch'")
+    local = check_requested(requested)
+    if local:
+        return ResolvedCheckpoint(local, "local", requested, read_lower_case(local), None)
     timeout = float(getattr(model_config, "hub_timeout_seconds", 10.0))
     keyword = requested.lower()
 
@@ -121,13 +120,34 @@ def resolve_checkpoint(requested: str, *, work_dir: str, model_config: Any,
         path = scratch_checkpoint(texts, work_dir, model_config)
         return ResolvedCheckpoint(path, SCRATCH, requested, True, warning)
 
+    try:
+        path = from_hub(requested, timeout)
+    except HubUnavailable as e:
+        raise CheckpointError(
+            f"could not load {requested} from the hub or the local cache: {e}; pass a "
+            "local directory with --checkpoint PATH or use --checkpoint auto") from None
+    return ResolvedCheckpoint(path, "hub", requested, read_lower_case(path), None)
+
+
+def check_requested(requested: str) -> Optional[str]:
+    """What can be checked of `--checkpoint` in a moment, loading nothing (the CLI checks it
+    before TensorFlow loads): raises CheckpointError for an empty value, a local directory
+    that is not a usable checkpoint, a file, a value that is neither a directory nor a hub id.
+    Returns the local directory; None for a keyword or a hub id (resolved later)."""
+    requested = (requested or "").strip()
+    if not requested:
+        raise CheckpointError(
+            "--checkpoint is empty: pass a hub id (e.g. google/electra-small-discriminator), "
+            "a local checkpoint directory, 'auto', 'packaged' or 'scratch'")
+    if requested.lower() in (SCRATCH, PACKAGED, AUTO):
+        return None
     local = os.path.abspath(os.path.expanduser(requested))
     if os.path.isdir(local):
         try:
             validate_checkpoint_dir(local)
         except CheckpointError as e:
             raise CheckpointError(f"--checkpoint {requested}: {e}") from None
-        return ResolvedCheckpoint(local, "local", requested, read_lower_case(local), None)
+        return local
     if os.path.exists(local):
         raise CheckpointError(
             f"--checkpoint {requested}: {local} is a file, not a directory; pass the directory "
@@ -137,14 +157,7 @@ def resolve_checkpoint(requested: str, *, work_dir: str, model_config: Any,
             f"--checkpoint {requested}: no such directory ({local}), and it is not a hub id "
             "either; pass an existing HuggingFace-format ELECTRA directory, a hub id such as "
             f"{DEFAULT_HUB_CHECKPOINT}, 'auto', 'packaged' or 'scratch'")
-
-    try:
-        path = from_hub(requested, timeout)
-    except HubUnavailable as e:
-        raise CheckpointError(
-            f"could not load {requested} from the hub or the local cache: {e}; pass a "
-            "local directory with --checkpoint PATH or use --checkpoint auto") from None
-    return ResolvedCheckpoint(path, "hub", requested, read_lower_case(path), None)
+    return None
 
 
 def _packaged(requested: str) -> ResolvedCheckpoint:

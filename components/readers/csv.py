@@ -11,8 +11,9 @@ import tensorflow as tf
 
 from components.bad_rows import MAX_RAW_CHARS, BadRow
 from components.readers.errors import BadInputError, snippet
+from components.readers.head import check_header, missing_columns
 from components.readers.lines import text_lines, undecodable
-from components.readers.rows import Item, Row, either, strict
+from components.readers.rows import Item, Row, strict
 
 
 def read_csv(path: str, delimiter: str = ",", compressed: bool = False
@@ -61,13 +62,10 @@ def csv_items(path: str, delimiter: str, compressed: bool, required: Sequence[st
             if header is None:
                 if undecodable(raw):
                     raise BadInputError(path, 1, "the header row is not UTF-8 text", unit="row")
-                header = _check_header(path, fields)
-                missing = [c for c in required if c not in header]
+                header = check_header(path, fields)
+                missing = missing_columns(path, required, header, header=True)
                 if missing:
-                    raise BadInputError(
-                        path, 1, f"no column {either(missing)}; the header has "
-                        f"{', '.join(repr(c) for c in header)}. Name the columns with "
-                        "--text-column/--label-column.", unit="row")
+                    raise missing
                 continue
             if not fields:
                 continue  # a blank line
@@ -98,20 +96,6 @@ def csv_items(path: str, delimiter: str, compressed: bool, required: Sequence[st
     if not data_rows:
         raise BadInputError(path, None, f"holds only the header row ({snippet(','.join(header))})"
                             " and no data rows")
-
-
-def _check_header(path: str, header: list) -> list:
-    if not header:
-        raise BadInputError(path, 1, "the header row is empty", unit="row")
-    for i, name in enumerate(header, 1):
-        if not name:
-            raise BadInputError(path, 1, f"column {i} of the header has no name: "
-                                f"{snippet(','.join(header))}", unit="row")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise BadInputError(path, 1, f"the header names {', '.join(map(repr, duplicates))} "
-                            "more than once", unit="row")
-    return header
 
 
 def _csv_problem(error: str, start_line: int, row: int) -> str:

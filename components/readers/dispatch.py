@@ -13,8 +13,9 @@ from components.input_files import file_kind
 from components.readers import conll, squad
 from components.readers.csv import csv_items
 from components.readers.errors import BadInputError
+from components.readers.head import missing_columns
 from components.readers.jsonl import jsonl_items
-from components.readers.rows import Row, either, error, numbered
+from components.readers.rows import Row, error, numbered
 from components.readers.sniff import check_text_file
 from components.readers.tfrecord import tfrecord_items
 
@@ -85,9 +86,6 @@ def read_located_rows(path: str, checks: Optional[RowChecks] = None, split: str 
         return  # csv_items raised already for an empty or header-only file
     if rows == 0:
         raise BadInputError(path, None, "holds no records (it is empty)")
-    missing = [column for column, seen in found.items() if not seen]
+    missing = missing_columns(path, required, columns, header=False)
     if missing and columns:
-        raise BadInputError(
-            path, None, f"no record has {either(missing)}; the records have "
-            f"{', '.join(repr(c) for c in sorted(columns))}. Name the columns with "
-            "--text-column/--label-column.")
+        raise missing

@@ -11,8 +11,9 @@ import tensorflow as tf
 
 from components.bad_rows import BadRow
 from components.readers import squad
-from components.readers.errors import BadInputError, snippet
-from components.readers.lines import text_lines, undecodable
+from components.readers.errors import snippet
+from components.readers.head import json_record
+from components.readers.lines import text_lines
 from components.readers.rows import Item, Row, strict
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -26,27 +27,11 @@ def read_jsonl(path: str, compressed: bool = False) -> Iterator[tf.train.Example
 def jsonl_items(path: str, compressed: bool) -> Iterator[Item]:
     seen_object = False
     for number, line in enumerate(text_lines(path, compressed, errors="surrogateescape"), 1):
-        if not line.strip():
+        value = json_record(path, number, line, seen_object)
+        if value is None:
             continue
-        bad_bytes = undecodable(line, number)
-        if bad_bytes:
-            yield BadRow(path, number, bad_bytes[1], "line", line)
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            if not seen_object and line.strip() in ("[", "{"):
-                raise BadInputError(
-                    path, number, f"invalid JSON ({e.msg} at column {e.colno}): "
-                    f"{snippet(line)} (JSON Lines files must hold one complete JSON object "
-                    "per line, not one pretty-printed document)") from None
-            # json's messages end in " at" before the position it would append.
-            message = e.msg[:-3] if e.msg.endswith(" at") else e.msg
-            yield BadRow(path, number, f"invalid JSON ({message} at column {e.colno}): "
-                         f"{snippet(line)}", "line", line)
-            continue
-        if not isinstance(value, dict):
-            yield BadRow(path, number, f"not a JSON object: {snippet(line)}", "line", line)
+        if isinstance(value, BadRow):
+            yield value
             continue
         seen_object = True
         example = tf.train.Example()

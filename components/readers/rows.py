@@ -1,5 +1,5 @@
 """Located rows: what every format reader yields, a good row with its place or a BadRow."""
-from typing import Iterable, Iterator, List, NamedTuple, Union
+from typing import Iterable, Iterator, NamedTuple, Union
 
 import tensorflow as tf
 
@@ -36,8 +36,3 @@ def numbered(examples: Iterable[tf.train.Example]) -> Iterator[Row]:
     """Rows of a reader that fails on any bad record (CoNLL, SQuAD): record 1, 2, ..."""
     for number, example in enumerate(examples, 1):
         yield Row(example, number, "record", "")
-
-
-def either(columns: List[str]) -> str:
-    """'a' or 'b': the columns of a message."""
-    return " or ".join(repr(c) for c in columns)

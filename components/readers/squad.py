@@ -14,11 +14,14 @@ JSON Lines records in the Hugging Face `datasets` layout carry the answers as a 
 `"answers": {"text": [...], "answer_start": [...]}`; `set_nested_feature` stores it as the
 same two features, `<key>_text` and `<key>_start`.
 """
+from __future__ import annotations
+
 import json
 import posixpath
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import tensorflow as tf
+if TYPE_CHECKING:  # is_squad_file is used before TensorFlow loads (components/readers/head.py)
+    import tensorflow as tf
 
 from components.readers.errors import BadInputError
 from components.readers.lines import open_bytes
@@ -62,6 +65,7 @@ def _is_squad_document(path: str, compressed: bool) -> bool:
 
 def read_squad(path: str, compressed: bool = False) -> Iterator[tf.train.Example]:
     """One example per question of a SQuAD 1.1/2.0 JSON file."""
+    import tensorflow as tf
     try:
         with open_bytes(path, compressed) as f:
             document = json.loads(f.read().decode("utf-8-sig"))

@@ -9,7 +9,7 @@ No TensorFlow here: the CLI lists `task_names()` before TensorFlow loads. A task
 imported (and its classes registered) the first time its task is asked for.
 """
 import importlib
-from typing import Dict, List, Type
+from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 from pipeline_config import ConfigError
 
@@ -24,6 +24,26 @@ BUILTIN_TASKS = {
 }
 
 _REGISTERED: Dict[str, List[type]] = {}
+
+# The raw columns a task reads, as fields of the config's data section: (text columns, label
+# column or None). Task.raw_text_columns/raw_label_column return them; here, so that the CLI
+# checks the files' headers before TensorFlow loads (pipeline/precheck.py). A task not listed
+# reads DEFAULT_INPUT_COLUMNS unless its class overrides those methods.
+INPUT_COLUMNS: Dict[str, Tuple[Sequence[str], Optional[str]]] = {
+    "text-classification": (("text_column",), "label_column"),
+    "text-pair-classification": (("text_column", "text_pair_column"), "label_column"),
+    "token-classification": (("tokens_column",), "tags_column"),
+    "question-answering": (("question_column", "context_column"), None),
+    "embedding": (("text_column",), None),
+}
+DEFAULT_INPUT_COLUMNS = (("text_column",), "label_column")
+
+
+def input_columns(config, task: Optional[str] = None) -> Tuple[List[str], Optional[str]]:
+    """(text columns, label column or None) that `task` (default: config.task) reads."""
+    texts, label = INPUT_COLUMNS.get(task or config.task, DEFAULT_INPUT_COLUMNS)
+    return ([getattr(config.data, name) for name in texts],
+            getattr(config.data, label) if label else None)
 
 
 def register(cls: type) -> type:

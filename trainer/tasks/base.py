@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.features import SEQUENCE_FEATURES
+from trainer.tasks import input_columns
 from trainer.run_context import RunContext
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
@@ -79,12 +80,13 @@ class Task(abc.ABC):
 
     # ---- Data hooks (defaults fit one integer label per example) ------------------------
     def raw_text_columns(self, config) -> List[str]:
-        """Raw columns holding text (the data scan checks them and learns scratch vocabularies)."""
-        return [config.data.text_column]
+        """Raw columns holding text (the data scan checks them and learns scratch vocabularies);
+        trainer/tasks/__init__.py's INPUT_COLUMNS names them."""
+        return input_columns(config, self.name)[0]
 
-    def raw_label_column(self, config) -> str:
+    def raw_label_column(self, config) -> Optional[str]:
         """The raw column whose values the data scan counts (None: nothing to count)."""
-        return config.data.label_column
+        return input_columns(config, self.name)[1]
 
     def label_spec(self) -> Dict[str, Any]:
         """How to parse the transformed label feature(s) from one tf.Example."""

@@ -61,9 +61,6 @@ class EmbeddingTask(Task):
     label_feature = ""
     intended_use = "Turns a text into a sentence embedding for search and clustering."
 
-    def raw_label_column(self, config):
-        return None
-
     def label_spec(self) -> Dict[str, Any]:
         return {}
 

@@ -107,13 +107,7 @@ class QuestionAnsweringTask(Task):
     baseline_module = "components.baseline.span_heuristic"
     baseline_description = "the first words of the context (median training answer length)"
 
-    # ---- Data hooks ------------------------------------------------------------------
-    def raw_text_columns(self, config) -> List[str]:
-        return [config.data.question_column, config.data.context_column]
-
-    def raw_label_column(self, config):
-        return None
-
+    # ---- Data hooks (the raw columns: trainer/tasks/__init__.py's INPUT_COLUMNS) -------
     def label_spec(self) -> Dict[str, Any]:
         return {name: tf.io.RaggedFeature(tf.int64) for name in WINDOW_FEATURES}
 

@@ -7,7 +7,7 @@ The pair is truncated longest-first exactly as HF's `tokenizer(a, b, truncation=
 max_length=N)` (tokenization.WordPieceEncoder.encode_pair). `serve_text` takes `text` and
 `text_pair`; `serving_default` takes serialized tf.Examples holding both columns.
 """
-from typing import Dict, List
+from typing import Dict
 
 from trainer.tasks import register
 from trainer.tasks.text_classification import (MultiLabelTextClassificationTask,
@@ -21,9 +21,6 @@ class _PairInputs:
     """The inputs of a text pair: `text` and `text_pair`."""
     name = NAME
     min_seq_length = 5
-
-    def raw_text_columns(self, config) -> List[str]:
-        return [config.data.text_column, config.data.text_pair_column]
 
     def serving_text_inputs(self, config) -> Dict[str, str]:
         return {"text": config.data.text_column, "text_pair": config.data.text_pair_column}

@@ -124,13 +124,7 @@ class TokenClassificationTask(Task):
     def label_slice_column(self, config=None):
         return (config or self.config).data.tags_column
 
-    # ---- Data hooks ------------------------------------------------------------------
-    def raw_text_columns(self, config) -> List[str]:
-        return [config.data.tokens_column]
-
-    def raw_label_column(self, config) -> str:
-        return config.data.tags_column
-
+    # ---- Data hooks (the raw columns: trainer/tasks/__init__.py's INPUT_COLUMNS) -------
     def label_spec(self) -> Dict[str, Any]:
         return {self.label_feature: tf.io.RaggedFeature(tf.int64)}
 

@@ -1,0 +1,39 @@
+"""The checks that take a second, run before TensorFlow loads: a mistake in the flags, the data
+files or the checkpoint folder is reported at once instead of after the minute TensorFlow and
+TFX take to load (pipeline/cli.py runs them after the config's own checks).
+
+Nothing here imports TensorFlow; `tests/test_first_hour.py` holds it to that. The same
+functions check the same things again in the pipeline (the data scan, the readers, the
+checkpoint resolution), on every row and on remote paths, which are not read here.
+"""
+from typing import List
+
+import pipeline_config
+from components.input_files import InputError, is_tfds, resolve_inputs
+from components.readers.errors import BadInputError
+from components.readers.head import check_head
+from trainer.checkpoint import CheckpointError, check_requested
+from trainer.tasks import input_columns
+from trainer.uris import is_uri
+
+# The errors whose one-line message is the whole story (exit 2, no traceback).
+ERRORS = (InputError, BadInputError, CheckpointError, pipeline_config.ConfigError)
+# Files of one --train/--eval path whose heads are read (a folder of thousands of shards: the
+# first ones; the data scan reads them all).
+MAX_FILES = 20
+
+
+def check(cfg: pipeline_config.PipelineConfig) -> None:
+    """Raises one of ERRORS for a --checkpoint that cannot be one, a --train/--eval that names
+    no readable file of a recognised format, or a file without the columns the task reads."""
+    check_requested(cfg.model.checkpoint)
+    data = cfg.data
+    if any(is_tfds(path) or is_uri(path)
+           for path in (data.train, data.eval) if path):
+        return  # read where TensorFlow is loaded (TFDS, gs:// and the like)
+    inputs = resolve_inputs(data.train, data.eval, data.eval_percent)
+    texts, label = input_columns(cfg)
+    required: List[str] = list(texts) + ([label] if label else [])
+    for files in (inputs.train_files, inputs.eval_files):
+        for path in files[:MAX_FILES]:
+            check_head(path, required)
