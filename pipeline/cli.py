@@ -1,9 +1,18 @@
-"""electra-tfx: fine-tune an ELECTRA text model on your data with a TFX pipeline, and push it
-only when it is blessed.
+"""electra-tfx fine-tunes an ELECTRA text model on your data with a TFX pipeline, and pushes it
+for serving only when it is blessed (it beats the bars and the simple baseline it is evaluated
+against).
 
-    electra-tfx run --train data.csv [--eval eval.csv] [--checkpoint ID|DIR|auto] ...
-    electra-tfx runs --output DIR                 past runs, from ML Metadata
-    electra-tfx report --output DIR [--run ID]    a run's summary, lineage and report path
+Try it on the embedded sentiment sentences (what `make run` runs), then on your own data:
+
+  electra-tfx run --checkpoint auto
+  electra-tfx run --train train.csv [--eval eval.csv] --text-column TEXT --label-column LABEL
+
+Then look back:
+
+  electra-tfx runs                     every run: status, data, metrics, pushed version
+  electra-tfx report [RUN] [--out DIR] a run's summary and its HTML report
+
+`electra-tfx COMMAND --help` lists a command's flags; README.md explains them.
 """
 import argparse
 import dataclasses
@@ -25,6 +34,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 import pipeline_config  # noqa: E402
 from pipeline.exit_codes import EXIT_BAD_INPUT  # noqa: E402
 from pipeline import beam_options  # noqa: E402
+from trainer import console  # noqa: E402
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -166,12 +176,22 @@ def _add_compile_parser(sub) -> None:
 
 def _add_history_parsers(sub) -> None:
     default_output = pipeline_config.PipelineConfig().output_dir
-    runs = sub.add_parser("runs", help="list past runs of an output directory (from ML Metadata)")
-    runs.add_argument("--output", default=default_output, help="the --output of `electra-tfx run`")
-    report = sub.add_parser("report", help="print a run's summary, lineage and report path")
-    report.add_argument("--output", default=default_output, help="the --output of `electra-tfx run`")
-    report.add_argument("--run", help="a run id from `electra-tfx runs` (default: the latest)")
+    runs = sub.add_parser(
+        "runs", formatter_class=_HelpFormatter,
+        help="list the runs of an output directory: status (blessed, not blessed, failed and "
+        "why), data, checkpoint, metrics, pushed version")
+    report = sub.add_parser(
+        "report", formatter_class=_HelpFormatter,
+        help="print a run's summary, lineage and report path; --out DIR writes the report there")
+    report.add_argument("run_id", nargs="?", metavar="RUN",
+                        help="a run id from `electra-tfx runs` (default: the latest run)")
+    report.add_argument("--run", dest="run_flag", metavar="RUN", help="the same as RUN")
+    report.add_argument("--out", metavar="DIR",
+                        help="write the report (index.html and the images and data beside it) "
+                        "to DIR instead of the run's folder OUTPUT/report/runs/RUN/")
     for parser in (runs, report):
+        parser.add_argument("--output", metavar="DIR", default=default_output,
+                            help="the --output of `electra-tfx run`")
         parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
 
 
@@ -181,7 +201,7 @@ def _history_command(args: argparse.Namespace) -> int:
         if args.command == "runs":
             print(runs.format_runs(runs.list_runs(args.output)))
         else:
-            data, path = runs.run_report(args.output, args.run)
+            data, path = runs.run_report(args.output, args.run_id or args.run_flag, args.out)
             print(runs.format_report(data, path))
     except runs.NoRunsError as e:
         print(f"electra-tfx: {e}", file=sys.stderr)
@@ -219,16 +239,27 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     return cfg
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="electra-tfx",
-                                     description=" ".join(__doc__.split("\n\n")[0].split()))
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: `run`, `compile`, `runs` and `report`."""
+    parser = argparse.ArgumentParser(prog="electra-tfx", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
     _add_compile_parser(sub)
     _add_history_parsers(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    started = console.process_started() if argv is None else None  # the command's own time
+    parser = build_parser()
     args = parser.parse_args(beam_options.join_option_values(
         sys.argv[1:] if argv is None else argv, "--beam-arg"))
+    with console.output(args.verbose):  # without -v: no third-party noise (trainer/console.py)
+        return _command(args, started)
 
+
+def _command(args: argparse.Namespace, started: Optional[float]) -> int:
     # Without -v only errors are logged: TFX, Beam and TFMA warn a lot about their own
     # internals. What the user must see (fallbacks, the summary) is printed instead.
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
@@ -251,8 +282,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"electra-tfx: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.command == "run":
+        from pipeline import precheck  # the data files and the checkpoint folder, in a second
+        try:
+            precheck.check(cfg)
+        except precheck.ERRORS as e:
+            print(f"electra-tfx: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         from pipeline import runner  # heavy imports only after the settings are checked
-        return runner.run_and_report(cfg, verbose=args.verbose)
+        return runner.run_and_report(cfg, verbose=args.verbose, started=started)
     if args.command == "compile":
         from pipeline import compiler
         return compiler.compile_and_report(cfg, args)

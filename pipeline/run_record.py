@@ -4,7 +4,6 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
-import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -127,7 +126,10 @@ def _inputs(store, execution_id: int) -> List[metadata_store_pb2.Artifact]:
     return store.get_artifacts_by_id(ids) if ids else []
 
 
-def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
+def read_run(metadata_path: str, run_id: Optional[str] = None, files: bool = True) -> RunRecord:
+    """What run `run_id` (default: the latest) did. `files=False` reads ML Metadata only, not
+    the artifacts' files (statistics, anomalies, TFMA metrics): quick, and no TensorFlow
+    (`electra-tfx runs`)."""
     store = open_store(metadata_path)
     ids = run_ids(store)
     if not ids:
@@ -150,6 +152,8 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
                                               seconds))
         for artifact in _outputs(store, execution.id):
             kind = type_names.get(artifact.type_id)
+            if not files and kind in _FILE_KINDS:
+                continue
             if kind == "ExampleStatistics":
                 record.split_counts.update(_split_counts(artifact.uri))
             elif kind == "ExampleAnomalies":
@@ -177,7 +181,7 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
                 if pushed is not None and pushed.int_value:
                     record.pushed_path = artifact.custom_properties["pushed_destination"].string_value
             elif kind == "Model" and name == PRETRAINER:
-                record.pretraining = _pretraining_report(artifact.uri)
+                record.pretraining = _pretraining_report(artifact.uri) if files else None
                 record.pretraining_cached = record.components[-1].state == "cached"
             elif kind == "Model" and name == BASELINE_TRAINER:
                 record.simple_baseline_model_uri = artifact.uri
@@ -186,6 +190,10 @@ def read_run(metadata_path: str, run_id: Optional[str] = None) -> RunRecord:
             elif kind == "Examples" and "bad_rows" in artifact.custom_properties:
                 _read_bad_rows(record, artifact)
     return record
+
+
+# Artifacts whose files read_run reads (through TensorFlow and TFMA).
+_FILE_KINDS = ("ExampleStatistics", "ExampleAnomalies", "ModelEvaluation")
 
 
 def _read_bad_rows(record: RunRecord, artifact) -> None:
@@ -200,6 +208,7 @@ def _read_bad_rows(record: RunRecord, artifact) -> None:
 
 def _pretraining_report(model_uri: str) -> Optional[dict]:
     import json
+    import tensorflow as tf
     path = os.path.join(model_uri, "Format-Serving", "pretraining.json")
     if not tf.io.gfile.exists(path):
         return None
@@ -235,6 +244,7 @@ def _read_gate(record: RunRecord, blessing) -> None:
 
 
 def _split_counts(statistics_uri: str) -> Dict[str, int]:
+    import tensorflow as tf
     from tensorflow_metadata.proto.v0 import statistics_pb2
     counts = {}
     for split_dir in tf.io.gfile.glob(os.path.join(statistics_uri, "Split-*")):
@@ -248,6 +258,7 @@ def _split_counts(statistics_uri: str) -> Dict[str, int]:
 
 
 def _count_anomalies(anomalies_uri: str) -> int:
+    import tensorflow as tf
     from tensorflow_metadata.proto.v0 import anomalies_pb2
     total = 0
     for path in tf.io.gfile.glob(os.path.join(anomalies_uri, "Split-*", "SchemaDiff.pb")):

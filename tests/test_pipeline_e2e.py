@@ -215,14 +215,14 @@ def test_second_identical_run_reuses_the_cache(first_run, second_run, tiny_check
     assert "Pre-trained here (ELECTRA replaced-token detection, cached from an earlier run)" \
         in proc.stdout
 
-    # `runs` lists both runs from ML Metadata, with data, checkpoint, metrics and decision.
+    # `runs` lists both runs from ML Metadata, with status, data, checkpoint and metrics.
     listing = cli("runs", "--output", str(output))
     assert listing.returncode == 0, listing.stderr[-3000:]
     lines = [line for line in listing.stdout.splitlines() if line.strip()]
     assert lines[0].split()[:2] == ["run", "started"] and len(lines) == 3, listing.stdout
     for run_id, line in zip(ids, lines[1:]):
         assert line.startswith(run_id) and str(train) in line and tiny_checkpoint in line, line
-        assert "accuracy" in line and " yes " in line, line
+        assert "accuracy" in line and "  blessed  " in line, line
     first_version = pathlib.Path(read_run(str(output / "metadata.sqlite"), ids[0]).pushed_path).name
     assert first_version in lines[1]
     # Each run keeps its own report; the latest compares with the last blessed model.
