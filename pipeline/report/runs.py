@@ -14,7 +14,7 @@ import typing
 from typing import Any, List, Optional
 
 from pipeline import run_record
-from pipeline.report import html_report, lineage
+from pipeline.report import lineage
 from pipeline.report.model import ReportData
 
 
@@ -81,6 +81,7 @@ def _input_files(execution) -> Optional[str]:
 
 def saved_report(output_dir: str, run_id: str) -> Optional[ReportData]:
     """The ReportData a run's report was written from (report.json), None when it has none."""
+    from pipeline.report import html_report  # matplotlib: not for a folder without runs
     path = os.path.join(html_report.run_report_dir(os.path.abspath(output_dir), run_id),
                         html_report.DATA_FILE)
     try:
@@ -193,6 +194,7 @@ def run_report(output_dir: str, run_id: Optional[str] = None, out: Optional[str]
     run's (which is then left as it is)."""
     metadata_path = _metadata_path(output_dir)
     output_dir = os.path.abspath(output_dir)
+    from pipeline.report import html_report
     ids = run_record.run_ids(run_record.open_store(metadata_path))
     if not ids:
         raise NoRunsError(f"no runs recorded in {metadata_path}")
@@ -219,6 +221,7 @@ def run_report(output_dir: str, run_id: Optional[str] = None, out: Optional[str]
 def _copy_report(run_dir: str, out: str) -> str:
     """Copies a run's report folder (index.html, the images it shows, report.json) into
     `out`; returns the copy's index.html."""
+    from pipeline.report import html_report
     os.makedirs(out, exist_ok=True)
     for name in os.listdir(run_dir):
         source = os.path.join(run_dir, name)
