@@ -59,7 +59,12 @@ def test_run_is_blessed_and_pushed(first_run, tiny_checkpoint):
     report = output / "report" / "index.html"
     assert f"Run report: {report}" in proc.stdout
     page = report.read_text()
-    assert 'id="metrics"' in page and "BLESSED: every threshold passed." in page
+    assert 'id="metrics"' in page and "BLESSED: every rule that applies passed." in page
+    # The candidate's predictions on the eval split: examples and the reliability bins.
+    (predictions,) = (output / "report" / "predictions").iterdir()
+    predicted = json.loads(predictions.read_text())
+    assert predicted["predicted"] == sum(b["count"] for b in predicted["reliability"]) > 0
+    assert 'id="reliability"' in page and 'id="correct"' in page
     assert f"Pushed version {versions[0].name}" in page
     assert {"data_summary.png", "training_curves.png", "confusion_candidate.png",
             "calibration.png"} <= \

@@ -23,6 +23,7 @@ def write_after_run(cfg, checkpoint=None, since: Optional[float] = None) -> Opti
         latest = store.get_context_by_type_and_name("pipeline_run", ids[-1])
         if since is not None and latest.create_time_since_epoch < since * 1000:
             return None
+        _write_predictions(cfg, ids[-1])
         data = collect.collect(cfg.metadata_path, ids[-1], cfg.output_dir, checkpoint, cfg)
         html_report.write_report(data, cfg.output_dir)
         index = os.path.join(html_report.report_root(cfg.output_dir), html_report.INDEX)
@@ -36,6 +37,21 @@ def write_after_run(cfg, checkpoint=None, since: Optional[float] = None) -> Opti
         print(f"electra-tfx: could not write the run report: {type(exc).__name__}: {exc}",
               file=sys.stderr, flush=True)
         return None
+
+
+def _write_predictions(cfg, run_id: str) -> None:
+    """The candidate's predictions on the eval split, for the report's examples and
+    reliability diagram (a report without them is still written)."""
+    try:
+        from pipeline import example_predictions
+        from pipeline.report.model import predictions_file
+        run_output = os.path.dirname(os.path.abspath(cfg.metadata_path))
+        example_predictions.write_predictions(cfg.metadata_path, run_id, cfg,
+                                              predictions_file(run_output, run_id))
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger(__name__).debug("predictions failed", exc_info=True)
+        print(f"electra-tfx: the report has no example predictions: {type(exc).__name__}: {exc}",
+              file=sys.stderr, flush=True)
 
 
 __all__ = ["write_after_run"]

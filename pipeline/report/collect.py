@@ -21,8 +21,9 @@ from components import small_data
 from pipeline import run_record
 from pipeline.report import lineage
 from pipeline.report.model import (BASELINE, CANDIDATE, LAST_BLESSED, OVERALL, Anomaly,
-                                   CalibrationBin, ComponentTime, ConfusionMatrix, ReportData,
-                                   SliceMetrics)
+                                   CalibrationBin, ComponentTime, ConfusionMatrix,
+                                   ExamplePrediction, ExamplePredictions, ReliabilityBin,
+                                   ReportData, SliceMetrics, predictions_file)
 
 # Enough examples for a length histogram; larger splits are sampled from their first files.
 MAX_EXAMPLES_SCANNED = 50_000
@@ -118,6 +119,9 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
     if getattr(record, "simple_baseline", None) and BASELINE in data.model_descriptions:
         data.model_descriptions[BASELINE] = (f"{record.simple_baseline}, "
                                              f"{data.model_descriptions[BASELINE]}")
+
+    data.predictions = read_predictions(predictions_file(
+        os.path.dirname(os.path.abspath(metadata_path)), record.run_id))
 
     head = outputs.get(("Pusher", "PushedModel")) if record.pushed_path else None
     head = head or candidate_model
@@ -402,6 +406,11 @@ def _read_evaluation(store, data: ReportData, execution, evaluation, candidate_m
 
     for name, (role, description) in roles.items():
         data.model_descriptions.setdefault(role, description)
+    compared = roles.get("baseline", (None,))[0]
+    if compared in (BASELINE, LAST_BLESSED):
+        change = _change_threshold(evaluation.uri)
+        if change is not None:
+            data.change_thresholds.setdefault(compared, change)
     slices: Dict[str, Dict[str, Dict[str, float]]] = {}
     try:
         for per_slice in tfma.load_metrics(evaluation.uri):
@@ -440,8 +449,14 @@ def _read_evaluation(store, data: ReportData, execution, evaluation, candidate_m
                                     data.label_names)
                 if matrix is not None:
                     data.confusion[role] = matrix
-            if value.HasField("calibration_histogram_buckets") and role not in data.calibration:
+            # Binarized per class: class 1's (the positive class of a binary task) if any.
+            class_id = kv.key.sub_key.class_id.value if kv.key.sub_key.HasField("class_id") else 0
+            if value.HasField("calibration_histogram_buckets") and (
+                    role not in data.calibration or (class_id == 1 and role == CANDIDATE)):
                 data.calibration[role] = _calibration(value.calibration_histogram_buckets)
+                if role == CANDIDATE:
+                    data.calibration_label = (data.label_names[class_id]
+                                              if class_id < len(data.label_names) else str(class_id))
 
 
 def _confusion(at_thresholds, label_names: List[str]) -> Optional[ConfusionMatrix]:
@@ -474,3 +489,63 @@ def _calibration(buckets) -> List[CalibrationBin]:
             mean_label=b.total_weighted_label.value / count,
             mean_prediction=b.total_weighted_refined_prediction.value / count))
     return bins
+
+
+def _change_threshold(evaluation_uri: str) -> Optional[Dict]:
+    """The change threshold on the overall slice in the Evaluator's eval_config.json (TFMA
+    writes it beside the metrics): {"metric", "change", "higher_is_better"}."""
+    path = os.path.join(evaluation_uri, "eval_config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f).get("evalConfig", {})
+    except (OSError, ValueError):
+        return None
+    for spec in config.get("metricsSpecs", []):
+        if spec.get("binarize"):
+            continue
+        for metric in spec.get("metrics", []):
+            thresholds = [t.get("threshold", {}) for t in metric.get("perSliceThresholds", [])]
+            thresholds.append(metric.get("threshold", {}))
+            for threshold in thresholds:
+                change = threshold.get("changeThreshold")
+                if change and "absolute" in change:
+                    return {"metric": _metric_name(metric),
+                            "change": float(change["absolute"]),
+                            "higher_is_better": change.get("direction") != "LOWER_IS_BETTER"}
+    return None
+
+
+def _metric_name(metric_config: Dict) -> str:
+    """TFMA's name of a metric: its config's "name", else its class name in snake case."""
+    import re
+    named = re.search(r'"name"\s*:\s*"([^"]+)"', metric_config.get("config", ""))
+    if named:
+        return named.group(1)
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", metric_config.get("className", "")).lower()
+
+
+def read_predictions(path: str) -> Optional[ExamplePredictions]:
+    """The run's per-example predictions file (pipeline/example_predictions.py), if any."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, ValueError):
+        return None
+
+    def examples(rows):
+        return [ExamplePrediction(text=dict(r.get("text", {})), label=str(r.get("label", "")),
+                                  predicted=str(r.get("predicted", "")),
+                                  confidence=float(r.get("confidence", 0.0))) for r in rows]
+    try:
+        return ExamplePredictions(
+            predicted=int(raw["predicted"]), mistakes=int(raw["mistakes"]),
+            first_examples_only=bool(raw.get("first_examples_only")),
+            confident_mistakes=examples(raw.get("confident_mistakes", [])),
+            correct_examples=examples(raw.get("correct_examples", [])),
+            reliability=[ReliabilityBin(float(b["lower"]), float(b["upper"]), int(b["count"]),
+                                        float(b["confidence"]), float(b["accuracy"]))
+                         for b in raw.get("reliability", [])],
+            text_columns=list(raw.get("text_columns", [])))
+    except (KeyError, TypeError, ValueError):
+        logging.warning("report: cannot read the predictions in %s", path, exc_info=True)
+        return None

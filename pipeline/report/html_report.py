@@ -13,8 +13,9 @@ from typing import Dict, List, Optional
 
 import jinja2
 
-from pipeline.report import plots
-from pipeline.report.model import OVERALL, ReportData, SliceMetrics, length_summary
+from pipeline.report import decision, plots
+from pipeline.report.model import (CANDIDATE, LAST_BLESSED, OVERALL, ReliabilityBin, ReportData, SliceMetrics,
+                                   length_summary)
 from trainer.label_order import in_id_order
 
 REPORT_DIR = "report"
@@ -63,8 +64,32 @@ def _draw(data: ReportData, out_dir: str) -> Dict[str, object]:
         "training": plots.training_curves(data, out_dir),
         "confusion": [(role, plots.confusion_matrix(role, matrix, out_dir))
                       for role, matrix in _in_role_order(data, data.confusion)],
-        "calibration": plots.calibration(dict(_in_role_order(data, data.calibration)), out_dir),
+        "calibration": plots.reliability(*_reliability(data), out_dir),
     }
+
+
+def _reliability(data: ReportData):
+    """(bins, x-axis label, y-axis label, title) of the report's reliability diagram: the
+    candidate's top-label bins from its predictions, else TFMA's calibration histogram of one
+    class regrouped into ten bins."""
+    if data.predictions is not None and data.predictions.reliability:
+        return (data.predictions.reliability, "confidence (largest class probability)",
+                "accuracy (share predicted correctly)",
+                f"Reliability of the candidate ({data.predictions.predicted:,} eval examples)")
+    buckets = data.calibration.get(CANDIDATE) or []
+    bins = []
+    for i in range(10):
+        inside = [b for b in buckets if i / 10 <= b.mean_prediction < (i + 1) / 10
+                  or (i == 9 and b.mean_prediction >= 1)]
+        count = sum(b.count for b in inside)
+        if count:
+            bins.append(ReliabilityBin(
+                i / 10, (i + 1) / 10, int(round(count)),
+                sum(b.mean_prediction * b.count for b in inside) / count,
+                sum(b.mean_label * b.count for b in inside) / count))
+    label = data.calibration_label or "the class"
+    return (bins, f"predicted probability of {label}", f"observed share of {label}",
+            "Calibration of the candidate (eval split)")
 
 
 def _in_role_order(data: ReportData, by_role: Dict[str, object]):
@@ -84,14 +109,42 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _binary(data: ReportData, names: List[str]) -> bool:
+    classes = {n.partition("/class_")[2] for n in names if "/class_" in n}
+    return len(data.label_names) == 2 or (not data.label_names and classes == {"0", "1"})
+
+
+def _shown_metrics(data: ReportData, names: List[str]) -> List[str]:
+    """Without duplicates: a binary task's AUC of class 0 is its AUC of class 1."""
+    if _binary(data, names) and "auc/class_1" in names:
+        return [n for n in names if n != "auc/class_0"]
+    return names
+
+
+def _label(data: ReportData, name: str, names: List[str]) -> str:
+    if name == "auc/class_1" and "auc/class_0" not in names and _binary(data, names + [name]):
+        return "AUC"
+    label = data.metric_label(name)
+    return label + (" (lower is better)" if decision.higher_is_better(name) is False else "")
+
+
+def _num(value) -> str:
+    """A metric's value: four decimals (1.0000, not 1)."""
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) and value == value else _fmt(value)
+
+
 def _metrics_rows(data: ReportData) -> List[dict]:
-    """One row per metric: its value for each role and the candidate's difference to each."""
+    """One row per metric: its value for each role and the candidate's difference to each,
+    "better" or "worse" by the metric's direction."""
     roles = data.roles()
     names: List[str] = []
     for role in roles:
         names += [n for n in data.models[role] if n not in names]
+    names = _shown_metrics(data, names)
     names.sort(key=lambda n: (n == "example_count", "/class_" in n, n))
-    candidate = data.models.get("candidate", {})
+    candidate = data.models.get(CANDIDATE, {})
     rows = []
     for name in names:
         values = [data.models[role].get(name) for role in roles]
@@ -99,17 +152,22 @@ def _metrics_rows(data: ReportData) -> List[dict]:
         for role in roles[1:]:
             other = data.models[role].get(name)
             mine = candidate.get(name)
-            diffs.append(None if other is None or mine is None or name == "example_count"
-                         else mine - other)
-        rows.append({"name": data.metric_label(name), "values": values, "diffs": diffs})
+            diff = (None if other is None or mine is None or name == "example_count"
+                    else mine - other)
+            diffs.append({"value": diff, "class": decision.comparison(name, diff)})
+        rows.append({"name": _label(data, name, names), "values": values, "diffs": diffs,
+                     "count": name == "example_count"})
     return rows
 
 
-def _slice_rows(data: ReportData) -> (List[str], List[str], List[dict]):
-    """Rows (slice, role) and the non-per-class metric columns shared by the slices."""
+def _slice_rows(data: ReportData):
+    """(roles, the non-per-class metric columns shared by the slices, rows (slice, role), the
+    indexes of the count columns)."""
     if not data.slices:
-        return [], [], []
-    slices = [SliceMetrics(OVERALL, data.models)] + list(data.slices)
+        return [], [], [], []
+    by_name = {s.name: s for s in data.slices}
+    slices = [SliceMetrics(OVERALL, data.models)] + [
+        by_name[n] for n in decision.slice_order(list(by_name)) if n != OVERALL]
     names: List[str] = []
     for s in slices:
         for metrics in s.metrics.values():
@@ -122,22 +180,47 @@ def _slice_rows(data: ReportData) -> (List[str], List[str], List[dict]):
             if role in s.metrics:
                 rows.append({"slice": s.name, "role": role,
                              "values": [s.metrics[role].get(n) for n in names]})
-    return roles, [data.metric_label(n) for n in names], rows
+    return roles, [_label(data, n, names) for n in names], rows, \
+        [i for i, n in enumerate(names) if n == "example_count"]
 
 
 def render(data: ReportData, images: Dict[str, object]) -> str:
     roles = data.roles()
-    slice_roles, slice_names, slice_rows = _slice_rows(data)
+    slice_roles, slice_names, slice_rows, slice_counts = _slice_rows(data)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
+    env.filters["num"] = _num
     env.filters["signed"] = lambda v: "–" if v is None else f"{v:+.4f}"
     return env.from_string(_TEMPLATE).render(
         d=data, roles=roles, metric_rows=_metrics_rows(data), images=images,
+        last_blessed=LAST_BLESSED,
         lengths={split: length_summary(v) for split, v in sorted(data.text_lengths.items())},
         label_splits=sorted(data.label_counts),
         labels=in_id_order({l for c in data.label_counts.values() for l in c}, data.label_names),
-        slice_names=slice_names, slice_rows=slice_rows, overall=OVERALL,
-        history_rows=_history_rows(data.history))
+        slice_names=slice_names, slice_rows=slice_rows, slice_counts=slice_counts,
+        overall=OVERALL,
+        history_rows=_history_rows(data.history), verdict=decision.verdict(data),
+        headline=decision.banner_rows(data), warnings=decision.warnings(data),
+        rule_rows=decision.rule_rows(data), reliability=_reliability(data)[0],
+        examples=_examples(data))
+
+
+def _examples(data: ReportData) -> List[dict]:
+    """The predictions' tables: the most confident mistakes, then a few correct examples."""
+    p = data.predictions
+    if p is None:
+        return []
+    columns = p.text_columns or sorted({c for e in p.confident_mistakes + p.correct_examples
+                                        for c in e.text})
+    scope = (f"the first {p.predicted:,} eval examples" if p.first_examples_only
+             else f"all {p.predicted:,} eval examples")
+    return [
+        {"id": "mistakes", "columns": columns, "rows": p.confident_mistakes,
+         "title": f"The {len(p.confident_mistakes)} most confident mistakes",
+         "caption": f"{p.mistakes:,} mistakes among {scope}, most confident first."},
+        {"id": "correct", "columns": columns, "rows": p.correct_examples,
+         "title": "Correct examples",
+         "caption": "From the most to the least confident correct prediction."}]
 
 
 def _history_rows(history: Dict[str, List[float]]) -> List[dict]:
@@ -161,7 +244,14 @@ th { background: #f3f3f3; }
 .blessed { background: #e3f6e3; border: 1px solid #4caf50; }
 .notblessed { background: #fde8e8; border: 1px solid #e53935; }
 .neutral { background: #f3f3f3; border: 1px solid #999; }
-.pos { color: #2e7d32; } .neg { color: #c62828; }
+.better { color: #2e7d32; } .worse { color: #c62828; }
+tr.pass td.result { color: #2e7d32; } tr.fail td.result { color: #c62828; font-weight: bold; } tr.na td.result { color: #777; }
+.verdict { font-size: 1.1em; margin-bottom: .4em; }
+#headline { background: #fff; font-weight: normal; } #headline .note { font-size: .85em; color: #555; }
+#warnings { margin: .5em 0 0; padding-left: 1.2em; font-weight: normal; }
+.warning { color: #8a4b00; }
+td.words, table.examples td.text { text-align: left; word-break: normal; }
+#rules th, table.examples th { text-align: left; }
 .muted { color: #777; font-size: .9em; }
 img { max-width: 100%; border: 1px solid #eee; margin: .4em 0; }
 code { background: #f6f6f6; padding: 0 .2em; }
@@ -171,23 +261,24 @@ td.text { text-align: left; word-break: break-all; }
 <p class="muted">{{ d.task }}{% if d.started %} · started {{ d.started }}{% endif %} · output {{ d.output_dir }}</p>
 
 {% set cls = "neutral" if d.blessed is none else ("blessed" if d.blessed else "notblessed") %}
-<div id="decision" class="decision {{ cls }}">{{ d.decision_text() }}<br>{{ d.push_text() }}</div>
+<div id="decision" class="decision {{ cls }}">
+<div class="verdict">{{ verdict }}</div>
+{% if headline %}<table id="headline"><tr><th></th>{% for h in headline %}<th>{{ h.role }}</th>{% endfor %}</tr>
+<tr><td>{{ headline[0].metric }} (eval split)</td>{% for h in headline %}<td class="{{ h['class'] }}">{{ "–" if h.value is none else h.value|num }}{% if h.note %}<br><span class="note">{{ h.note }}</span>{% endif %}</td>{% endfor %}</tr></table>{% endif %}
+<div>{{ d.push_text() }}</div>
+{% if warnings %}<ul id="warnings">{% for w in warnings %}<li class="warning">{{ w }}</li>{% endfor %}</ul>{% endif %}
+</div>
 
-{% for w in d.warnings %}<div class="decision neutral warning">{{ w }}</div>{% endfor %}
-
-{% if d.blessing_rules %}
-<table id="rules"><tr><th>blessing rule</th><th>result</th><th>metric</th><th>measured</th><th>must be</th><th>threshold</th><th>why this threshold</th></tr>
-{% for r in d.blessing_rules %}{% set result = ("passed" if r.passed else "FAILED") if r.applied else ("waived" if r.rule == "beat the simple baseline" and "waived" in r.detail else "does not apply") %}
-{% if r.get("checks") %}{% for c in r.checks %}<tr><td>{{ r.rule }}</td><td class="{{ 'pos' if c.passed else ('neg' if r.applied else '') }}">{{ result if loop.first else ("passed" if c.passed else "failed") }}</td>
-<td>{{ c.metric }}</td><td>{{ "not measured" if c.value is none else c.value|fmt }}</td><td>{{ "above" if c.higher_is_better else "below" }}</td><td>{{ c.threshold|fmt }}</td><td class="text">{{ c.reason }}</td></tr>{% endfor %}
-{% else %}<tr><td>{{ r.rule }}</td><td class="{{ 'pos' if r.passed else ('neg' if r.applied else '') }}">{{ result }}</td><td colspan="5" class="text">{{ r.detail }}</td></tr>{% endif %}{% endfor %}
-</table>
+{% if rule_rows %}
+<table id="rules"><tr><th>blessing rule</th><th>the candidate must have</th><th>why this threshold</th><th>candidate</th><th>result</th></tr>
+{% for r in rule_rows %}<tr class="{{ r['class'] }}"><td>{{ r.rule }}</td><td class="words">{{ r.requirement or "–" }}</td><td class="words">{{ r.why }}</td><td>{{ "–" if r.value is none else r.value|num }}</td><td class="words result">{{ r.result }}</td></tr>
+{% endfor %}</table>
 {% endif %}
 
 <h2>Inputs</h2>
 <table>
 {% for split, path in d.data_sources.items() %}<tr><th>data ({{ split }})</th><td class="text">{{ path }}</td></tr>{% endfor %}
-{% for key, value in d.checkpoint.items() %}<tr><th>checkpoint {{ key }}</th><td class="text">{{ value }}</td></tr>{% endfor %}
+{% for key, value in d.checkpoint.items() if key != "warning" %}<tr><th>checkpoint {{ key }}</th><td class="text">{{ value }}</td></tr>{% endfor %}
 {% if d.max_seq_length %}<tr><th>max sequence length</th><td class="text">{{ d.max_seq_length }} WordPiece tokens</td></tr>{% endif %}
 </table>
 
@@ -222,20 +313,35 @@ td.text { text-align: left; word-break: break-all; }
 {% if metric_rows %}
 <table id="metrics"><tr><th>metric</th>{% for role in roles %}<th>{{ role }}</th>{% endfor %}
 {% for role in roles[1:] %}<th>candidate − {{ role }}</th>{% endfor %}</tr>
-{% for row in metric_rows %}<tr><td>{{ row.name }}</td>{% for v in row["values"] %}<td>{{ v|fmt }}</td>{% endfor %}
-{% for diff in row.diffs %}<td class="{{ '' if diff is none else ('pos' if diff > 0 else ('neg' if diff < 0 else '')) }}">{{ diff|signed }}</td>{% endfor %}</tr>{% endfor %}
+{% for row in metric_rows %}<tr><td>{{ row.name }}</td>{% for v in row["values"] %}<td>{{ v|fmt if row.count else v|num }}</td>{% endfor %}
+{% for diff in row.diffs %}<td class="{{ diff['class'] }}">{{ diff.value|signed }}</td>{% endfor %}</tr>{% endfor %}
 </table>
-<p class="muted">{% for role in roles if d.model_descriptions.get(role) %}{{ role }}: {{ d.model_descriptions[role] }}{% if not loop.last %} · {% endif %}{% endfor %}
-{% if "last blessed" not in roles %} · no last blessed model yet (first blessed run){% endif %}</p>
+<p class="muted">Green: the candidate is better, red: worse (for each metric in its own direction). {% for role in roles if d.model_descriptions.get(role) %}{{ role }}: {{ d.model_descriptions[role] }}{% if not loop.last %} · {% endif %}{% endfor %}
+{% if last_blessed not in roles %} · no last blessed model yet (first blessed run){% endif %}</p>
 {% else %}<p>No evaluation in this run.</p>{% endif %}
 {% for role, image in images.confusion %}<img src="{{ image }}" alt="confusion matrix {{ role }}">{% endfor %}
 {% if slice_rows %}
 <h3>Per slice</h3>
 <table id="slices"><tr><th>slice</th><th>model</th>{% for n in slice_names %}<th>{{ n }}</th>{% endfor %}</tr>
-{% for row in slice_rows %}<tr><td>{{ row.slice }}</td><td>{{ row.role }}</td>{% for v in row["values"] %}<td>{{ v|fmt }}</td>{% endfor %}</tr>{% endfor %}
+{% for row in slice_rows %}<tr><td>{{ row.slice }}</td><td class="text">{{ row.role }}</td>{% for v in row["values"] %}<td>{{ v|fmt if loop.index0 in slice_counts else v|num }}</td>{% endfor %}</tr>{% endfor %}
 </table>
 {% endif %}
-{% if images.calibration %}<h3>Calibration</h3><img src="{{ images.calibration }}" alt="calibration plot">{% endif %}
+{% if images.calibration %}<h3>Calibration</h3>
+<img src="{{ images.calibration }}" alt="reliability diagram">
+<table id="reliability"><tr><th>confidence bin</th><th>examples</th><th>mean confidence</th><th>accuracy</th><th>gap</th></tr>
+{% for b in reliability if b.count %}<tr><td>{{ "%.1f–%.1f"|format(b.lower, b.upper) }}</td><td>{{ b.count }}</td><td>{{ "%.4f"|format(b.confidence) }}</td><td>{{ "%.4f"|format(b.accuracy) }}</td><td>{{ "%+.4f"|format(b.accuracy - b.confidence) }}</td></tr>{% endfor %}
+</table>
+<p class="muted">A well-calibrated model's accuracy in each bin equals its mean confidence (gap 0); a negative gap means over-confident.</p>
+{% endif %}
+
+{% if examples %}
+<h2>Examples (eval split)</h2>
+{% for table in examples %}<h3>{{ table.title }}</h3><p class="muted">{{ table.caption }}</p>
+{% if table.rows %}<table id="{{ table.id }}" class="examples"><tr>{% for c in table.columns %}<th>{{ c }}</th>{% endfor %}<th>true label</th><th>predicted</th><th>confidence</th></tr>
+{% for e in table.rows %}<tr>{% for c in table.columns %}<td class="text">{{ e.text.get(c, "") }}</td>{% endfor %}<td>{{ e.label }}</td><td>{{ e.predicted }}</td><td>{{ "%.4f"|format(e.confidence) }}</td></tr>{% endfor %}
+</table>{% else %}<p>None.</p>{% endif %}{% endfor %}
+{% elif d.blessed is not none %}<h2>Examples (eval split)</h2><p>No per-example predictions were recorded for this run.</p>
+{% endif %}
 
 {% if d.lineage %}
 <h2>Lineage</h2>

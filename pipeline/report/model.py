@@ -5,23 +5,31 @@ Models are columns keyed by their role in the run. `collect.py` fills
 `ReportData.models` from every ModelEvaluation of the run:
 
 * "candidate"    — the model this run trained (TFMA model "candidate" of the Evaluator),
-* "baseline"     — a simple model trained in the same run by another node (e.g. a
-                   bag-of-words baseline), evaluated by TFMA like the candidate,
-* "last blessed" — the last blessed model the Evaluator compared with (TFMA "baseline").
+* "simple baseline"    — a simple model trained in the same run by another node (the
+                         TF-IDF/bag-of-words baseline), evaluated by TFMA like the candidate,
+* "last blessed model" — the last blessed model the Evaluator compared with (TFMA's
+                         "baseline").
 
 Any other role name becomes one more column. Slices, confusion matrices and calibration
 bins are keyed the same way; each section of the report appears only when it has data.
 """
 import dataclasses
+import os
+import re
 import statistics
 from typing import Dict, List, Optional
 
 CANDIDATE = "candidate"
-BASELINE = "baseline"
-LAST_BLESSED = "last blessed"
+BASELINE = "simple baseline"
+LAST_BLESSED = "last blessed model"
 # Column order in tables; other roles follow in insertion order.
 ROLE_ORDER = (CANDIDATE, BASELINE, LAST_BLESSED)
 OVERALL = "Overall"
+# How the report names TFMA's metrics.
+METRIC_NAMES = {"sparse_categorical_accuracy": "accuracy", "auc": "AUC",
+                "expected_calibration_error": "expected calibration error",
+                "example_count": "examples", "mean_squared_error": "MSE",
+                "mean_absolute_error": "MAE"}
 
 
 @dataclasses.dataclass
@@ -54,6 +62,37 @@ class CalibrationBin:
     # Mean label (observed positive rate) and mean predicted probability in the bin.
     mean_label: float
     mean_prediction: float
+
+
+@dataclasses.dataclass
+class ReliabilityBin:
+    """Top-label reliability: eval examples whose confidence (largest class probability) is
+    in [lower, upper), their mean confidence and the share of them predicted correctly."""
+    lower: float
+    upper: float
+    count: int
+    confidence: float
+    accuracy: float
+
+
+@dataclasses.dataclass
+class ExamplePrediction:
+    text: Dict[str, str]  # raw text column -> value
+    label: str
+    predicted: str
+    confidence: float
+
+
+@dataclasses.dataclass
+class ExamplePredictions:
+    """The candidate's predictions on the eval split (pipeline/example_predictions.py)."""
+    predicted: int  # examples predicted
+    mistakes: int
+    first_examples_only: bool  # the split had more examples than were predicted
+    confident_mistakes: List[ExamplePrediction]  # most confident first
+    correct_examples: List[ExamplePrediction]
+    reliability: List[ReliabilityBin]
+    text_columns: List[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -103,6 +142,14 @@ class ReportData:
     slices: List[SliceMetrics] = dataclasses.field(default_factory=list)
     confusion: Dict[str, ConfusionMatrix] = dataclasses.field(default_factory=dict)
     calibration: Dict[str, List[CalibrationBin]] = dataclasses.field(default_factory=dict)
+    calibration_label: str = ""  # the class TFMA's calibration histogram is of
+    # The candidate's per-example predictions (None: not recorded for this run).
+    predictions: Optional[ExamplePredictions] = None
+    # The Evaluators' change thresholds on the headline metric, by the role compared with
+    # (LAST_BLESSED: minus eval.max_accuracy_drop; BASELINE: eval.baseline_margin):
+    # {"metric": name, "change": candidate minus the other must be at least (higher is
+    # better) or at most (lower is better) this, "higher_is_better": bool}.
+    change_thresholds: Dict[str, Dict] = dataclasses.field(default_factory=dict)
     label_names: List[str] = dataclasses.field(default_factory=list)
     # Decision.
     blessed: Optional[bool] = None
@@ -169,9 +216,17 @@ class ReportData:
     def metric_label(self, name: str) -> str:
         """'precision/class_1' -> 'precision (pos)' when the label names are known."""
         base, _, sub = name.partition("/class_")
+        label = METRIC_NAMES.get(base, base)
         if sub.isdigit() and int(sub) < len(self.label_names):
-            return f"{base} ({self.label_names[int(sub)]})"
-        return name
+            return f"{label} ({self.label_names[int(sub)]})"
+        return label + name[len(base):]
+
+
+def predictions_file(run_output_dir: str, run_id: str) -> str:
+    """Where the run's per-example predictions are (pipeline/example_predictions.py writes
+    them after the run; the report reads them): RUN_OUTPUT/report/predictions/<run id>.json."""
+    return os.path.join(run_output_dir, "report", "predictions",
+                        re.sub(r"[^A-Za-z0-9._-]", "_", run_id) + ".json")
 
 
 def length_summary(lengths: List[int]) -> Dict[str, float]:

@@ -10,6 +10,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
+from pipeline.report import decision
 from pipeline.report.model import OVERALL, ReportData, length_summary
 from trainer.label_order import in_id_order
 from trainer import packaged_checkpoint
@@ -183,6 +184,7 @@ def _headline(metrics: Dict[str, float]) -> Optional[str]:
 def build_card(data: ReportData, signatures: Dict) -> Dict:
     requests = request_examples(data, signatures)
     model_path = data.pushed_path or ""
+    by_name = {s.name: s for s in data.slices}
     return {
         "model": {"name": data.model_name, "version": data.pushed_version, "path": model_path,
                   "task": data.task, "run_id": data.run_id, "trained": data.started,
@@ -203,7 +205,8 @@ def build_card(data: ReportData, signatures: Dict) -> Dict:
         "evaluation": {
             "models": {role: dict(m) for role, m in data.models.items()},
             "slices": [{"slice": OVERALL, "metrics": {r: dict(m) for r, m in data.models.items()}}]
-            + [{"slice": s.name, "metrics": s.metrics} for s in data.slices],
+            + [{"slice": name, "metrics": by_name[name].metrics}
+               for name in decision.slice_order(list(by_name))],
             "decision": data.decision_text(),
         },
         "what_happened": what_happened(data),

@@ -5,11 +5,11 @@ no data for that plot. Figures are built with `matplotlib.figure.Figure` (no pyp
 state, no display needed: the Agg canvas renders in memory).
 """
 import os
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from matplotlib.figure import Figure
 
-from pipeline.report.model import CalibrationBin, ConfusionMatrix, ReportData
+from pipeline.report.model import ConfusionMatrix, ReliabilityBin, ReportData
 from trainer.label_order import in_id_order
 
 _DPI = 100
@@ -108,24 +108,38 @@ def confusion_matrix(role: str, matrix: ConfusionMatrix, out_dir: str) -> str:
     return _save(fig, out_dir, f"confusion_{_slug(role)}.png")
 
 
-def calibration(curves: Dict[str, List[CalibrationBin]], out_dir: str) -> Optional[str]:
-    """Reliability diagram: observed positive rate against mean predicted probability."""
-    curves = {role: [b for b in bins if b.count > 0] for role, bins in curves.items()}
-    curves = {role: bins for role, bins in curves.items() if bins}
-    if not curves:
+def reliability(bins: List[ReliabilityBin], xlabel: str, ylabel: str, title: str,
+                out_dir: str) -> Optional[str]:
+    """Reliability diagram: per confidence bin, the share predicted correctly (bars) against
+    the diagonal of perfect calibration, each bar labelled with its number of examples; below,
+    the examples per bin."""
+    bins = [b for b in bins if b.count > 0]
+    if not bins:
         return None
-    fig = Figure(figsize=(5, 4.2))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    for role, bins in curves.items():
-        ax.plot([b.mean_prediction for b in bins], [b.mean_label for b in bins], marker="o",
-                label=role)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("mean predicted probability")
-    ax.set_ylabel("observed positive rate")
-    ax.set_title("Calibration (eval split)")
-    ax.legend(loc="upper left")
+    fig = Figure(figsize=(6.4, 5.6))
+    top = fig.add_subplot(4, 1, (1, 3))
+    bottom = fig.add_subplot(4, 1, 4, sharex=top)
+    lefts = [b.lower for b in bins]
+    widths = [b.upper - b.lower for b in bins]
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    top.bar(lefts, [b.accuracy for b in bins], width=widths, align="edge", color="#1f77b4",
+            edgecolor="white", alpha=0.85, label="observed")
+    top.scatter([b.confidence for b in bins], [b.confidence for b in bins], marker="_", s=300,
+                color="#d62728", zorder=3, label="mean confidence in the bin")
+    # Top-label confidence of n classes is at least 1/n: the axis starts at the first bin.
+    start = min(b.lower for b in bins)
+    top.set_xlim(start, 1)
+    top.set_ylim(0, 1.25)  # room for the legend above the bars
+    top.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    top.set_ylabel(ylabel)
+    top.set_title(title)
+    top.legend(loc="upper left", fontsize=8, ncol=2)
+    counts = bottom.bar(lefts, [b.count for b in bins], width=widths, align="edge",
+                        color="#7f7f7f", edgecolor="white")
+    bottom.bar_label(counts, labels=[f"{b.count:,}" for b in bins], fontsize=8, padding=1)
+    bottom.set_ylim(0, max(b.count for b in bins) * 1.35)
+    bottom.set_ylabel("examples")
+    bottom.set_xlabel(xlabel)
     return _save(fig, out_dir, "calibration.png")
 
 
