@@ -458,3 +458,6 @@ def test_report_renders_in_headless_chromium(tmp_path, chromium):
     colored = (pixels.max(axis=-1) - pixels.min(axis=-1) > 0.3).mean()
     assert dark > 0.005, dark
     assert colored > 0.005, colored
+    # The decision comes first: the blessed banner's green (#e3f6e3) fills a band at the top.
+    banner = (abs(pixels[:400] - [227 / 255, 246 / 255, 227 / 255]).max(axis=-1) < 0.02)
+    assert banner.any(axis=1).sum() > 60, banner.any(axis=1).sum()

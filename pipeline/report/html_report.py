@@ -216,8 +216,10 @@ def _examples(data: ReportData) -> List[dict]:
              else f"all {p.predicted:,} eval examples")
     return [
         {"id": "mistakes", "columns": columns, "rows": p.confident_mistakes,
-         "title": f"The {len(p.confident_mistakes)} most confident mistakes",
-         "caption": f"{p.mistakes:,} mistakes among {scope}, most confident first."},
+         "title": (f"The {len(p.confident_mistakes)} most confident mistakes" if p.mistakes
+                   else "Mistakes"),
+         "caption": (f"{p.mistakes:,} mistakes among {scope}, most confident first."
+                     if p.mistakes else f"No mistakes among {scope}.")},
         {"id": "correct", "columns": columns, "rows": p.correct_examples,
          "title": "Correct examples",
          "caption": "From the most to the least confident correct prediction."}]
@@ -340,7 +342,7 @@ td.text { text-align: left; word-break: break-all; }
 {% if table.rows %}<table id="{{ table.id }}" class="examples"><tr>{% for c in table.columns %}<th>{{ c }}</th>{% endfor %}<th>true label</th><th>predicted</th><th>confidence</th></tr>
 {% for e in table.rows %}<tr>{% for c in table.columns %}<td class="text">{{ e.text.get(c, "") }}</td>{% endfor %}<td>{{ e.label }}</td><td>{{ e.predicted }}</td><td>{{ "%.4f"|format(e.confidence) }}</td></tr>{% endfor %}
 </table>{% else %}<p>None.</p>{% endif %}{% endfor %}
-{% elif d.blessed is not none %}<h2>Examples (eval split)</h2><p>No per-example predictions were recorded for this run.</p>
+{% elif d.blessed is not none and d.label_names %}<h2>Examples (eval split)</h2><p>No per-example predictions were recorded for this run (they are, after the run, for single-label classification).</p>
 {% endif %}
 
 {% if d.lineage %}
