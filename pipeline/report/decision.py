@@ -88,7 +88,8 @@ def banner_rows(data: ReportData) -> List[Dict]:
                 better = (diff > 0) == top["higher_is_better"]
                 row["class"] = "" if diff == 0 else ("better" if better else "worse")
                 row["note"] = ("the candidate is the same" if diff == 0 else
-                               f"the candidate is {'better' if better else 'worse'} by {abs(diff):.4f}")
+                               f"the candidate is {'better' if better else 'worse'} "
+                               f"by {abs(diff):.4f}")
         rows.append(row)
     return [dict(r, metric=top["label"]) for r in rows]
 
@@ -107,16 +108,20 @@ def warnings(data: ReportData) -> List[str]:
     return list(dict.fromkeys(found))
 
 
-def _threshold_of_comparison(data: ReportData, role: str) -> Optional[Tuple[str, float, float, bool]]:
-    """(metric, other model's value, threshold, higher is better) of a change threshold."""
+def _threshold_of_comparison(data: ReportData,
+                             role: str) -> Optional[Tuple[str, float, float, bool]]:
+    """(metric, other model's value, threshold, higher is better) of the change threshold
+    against `role`, when both are known."""
     change = data.change_thresholds.get(role)
+    if change is None:
+        return None
     top = headline(data)
-    if change is None and top is None:
+    other_metrics = data.models.get(role, {})
+    names = [change.get("metric"), top["metric"] if top else None]
+    name = next((n for n in names if n and n in other_metrics), None)
+    if name is None:
         return None
-    name = (change or {}).get("metric") or top["metric"]
-    other = data.models.get(role, {}).get(name)
-    if other is None or change is None:
-        return None
+    other = other_metrics[name]
     return name, other, other + change["change"], change["higher_is_better"]
 
 

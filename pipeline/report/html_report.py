@@ -14,8 +14,8 @@ from typing import Dict, List, Optional
 import jinja2
 
 from pipeline.report import decision, plots
-from pipeline.report.model import (CANDIDATE, LAST_BLESSED, OVERALL, ReliabilityBin, ReportData, SliceMetrics,
-                                   length_summary)
+from pipeline.report.model import (CANDIDATE, LAST_BLESSED, OVERALL, ReliabilityBin,
+                                   ReportData, SliceMetrics, length_summary)
 from trainer.label_order import in_id_order
 
 REPORT_DIR = "report"
