@@ -88,7 +88,7 @@ def ElectraPretrainer(  # noqa: N802 (a component is named like a class)
     result = pretraining.pretrain(
         start_checkpoint, texts, path_utils.serving_model_dir(checkpoint.uri),
         work_dir=state, config=SimpleNamespace(**config), log_dir=os.path.join(state, "logs"),
-        report=lambda line: print(line, flush=True))
+        report=lambda line: print(f"  {line}", flush=True))
     checkpoint.set_int_custom_property("pretrain_steps", result.steps)
     checkpoint.set_float_custom_property("pretrain_seconds", result.seconds)
     for name, value in result.metrics.items():

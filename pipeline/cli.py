@@ -256,7 +256,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(beam_options.join_option_values(
         sys.argv[1:] if argv is None else argv, "--beam-arg"))
     with console.output(args.verbose):  # without -v: no third-party noise (trainer/console.py)
-        return _command(args, started)
+        code = _command(args, started)
+    if argv is None:  # the command's process: its time is the summary's (no slow teardown)
+        console.end_process(code)
+    return code
 
 
 def _command(args: argparse.Namespace, started: Optional[float]) -> int:
@@ -288,6 +291,7 @@ def _command(args: argparse.Namespace, started: Optional[float]) -> int:
         except precheck.ERRORS as e:
             print(f"electra-tfx: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        console.say("Loading TensorFlow and TFX ...")
         from pipeline import runner  # heavy imports only after the settings are checked
         return runner.run_and_report(cfg, verbose=args.verbose, started=started)
     if args.command == "compile":

@@ -14,7 +14,8 @@ from components import pretrain_corpus, small_data
 from components.anomaly_gate import AnomaliesFoundError
 from components.bad_rows import BadRowsError
 from components.input_files import InputError
-from pipeline import bad_data, data_scan, evaluation, metadata_config, report, run_lock, summary
+from pipeline import (bad_data, data_scan, evaluation, metadata_config, progress, report,
+                      run_lock, summary)
 from pipeline.exit_codes import EXIT_BAD_INPUT, EXIT_BLESSED, EXIT_FAILED, EXIT_NOT_BLESSED
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
@@ -69,7 +70,8 @@ def run_locally(pipeline) -> None:
     saved_argv = sys.argv
     sys.argv = saved_argv[:1]
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        with progress.component_lines(pipeline):  # "[ 9/15] Transform done in 41 s"
+            tfx.orchestration.LocalDagRunner().run(pipeline)
     finally:
         sys.argv = saved_argv
 
@@ -124,8 +126,11 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     return read_run(store), checkpoint, scan, cfg
 
 
-def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False) -> int:
-    started = time.time()
+def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False,
+                   started: Optional[float] = None) -> int:
+    """Runs the pipeline and prints the summary; `started`: when the command started (its
+    time is the summary's), default now."""
+    started = time.time() if started is None else started
     try:
         record, checkpoint, scan, cfg = run_pipeline(cfg)
     except Exception as exc:  # noqa: BLE001 — every failure ends in a readable message
@@ -140,9 +145,11 @@ def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False) -
             print(f"(run metadata: {cfg.metadata_path})", file=sys.stderr)
         report.write_after_run(cfg, since=started)
         return EXIT_BAD_INPUT
+    # The report first: the summary ends with its path, and with the command's whole time.
+    report_path = report.write_after_run(cfg, checkpoint, since=started, announce=False)
     print()
-    print(summary.format_summary(cfg, record, checkpoint, scan, time.time() - started))
-    report.write_after_run(cfg, checkpoint, since=started)
+    print(summary.format_summary(cfg, record, checkpoint, scan, time.time() - started,
+                                 report_path=report_path), flush=True)
     return exit_code(record)
 
 

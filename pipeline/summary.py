@@ -1,5 +1,7 @@
 """The run summary printed at the end of `electra-tfx run`: a short block of lines."""
-from typing import Dict, List
+import os
+import textwrap
+from typing import Dict, List, Optional
 
 import pipeline_config
 from components import small_data
@@ -23,9 +25,10 @@ def _fmt_metrics(metrics: Dict[str, float]) -> str:
 
 
 def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, checkpoint, scan,
-                   seconds: float) -> str:
-    """A short block of lines: data, checkpoint, the decision and each rule with its threshold
-    and measured value, the push, the component times."""
+                   seconds: float, report_path: Optional[str] = None) -> str:
+    """A short block of lines: data, checkpoint, candidate vs simple baseline vs last blessed
+    model, the decision and each rule with its threshold and measured value, the push, the
+    report, the component times. `seconds`: the whole command's time."""
     lines = []
     counts = ", ".join(f"{n:,} {split}" for split, n in sorted(record.split_counts.items()))
     labels = ", ".join(f"{label!r}: {n:,}" for label, n in sorted(scan.label_counts.items()))
@@ -53,19 +56,22 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
         lines.append(f"Simple baseline ({record.simple_baseline or 'trained in this run'}): "
                      f"{_fmt_metrics(record.simple_baseline_metrics)}.")
     if record.baseline_metrics:
-        lines.append(f"Baseline (last blessed model): {_fmt_metrics(record.baseline_metrics)}.")
+        lines.append(f"Last blessed model: {_fmt_metrics(record.baseline_metrics)}.")
+    elif record.blessed is not None:
+        lines.append("Last blessed model: none yet.")
     comparison = _comparison(record)
     if comparison:
         lines.append(comparison)
     if record.blessed is None:
         lines.append("Not evaluated: the run stopped before the Evaluator.")
     elif record.decided_by is not None:
-        lines += _decision(record)
+        decision = _decision(record)
+        lines += [f"Decision: {decision[0]}"] + decision[1:]
     elif record.blessed:
-        lines.append("BLESSED: every threshold passed.")
+        lines.append("Decision: BLESSED: every threshold passed.")
     else:
-        lines.append("NOT BLESSED: " + ("; ".join(record.failed_checks) or "a threshold failed")
-                     + ".")
+        lines.append("Decision: NOT BLESSED: "
+                     + ("; ".join(record.failed_checks) or "a threshold failed") + ".")
     if record.pushed_path:
         lines.append(f"Pushed to {record.pushed_path}.")
         gap = record.baseline_gap
@@ -77,7 +83,13 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
     timing = ", ".join(f"{c.name} {c.seconds:.1f}s{' (cached)' if c.state == 'cached' else ''}"
                        + ("" if c.state in ("ran", "cached") else f" ({c.state})")
                        for c in record.components)
-    lines.append(f"Component times: {timing}.")
+    if report_path:
+        lines.append(f"Run report: {report_path}")
+    card = os.path.join(record.pushed_path or "", "model_card.md")
+    if record.pushed_path and os.path.isfile(card):
+        lines.append(f"Model card: {card}")
+    lines += textwrap.wrap(f"Component times: {timing}.", width=100, subsequent_indent="  ",
+                           break_on_hyphens=False)
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 
 from tests import fixtures
 
@@ -21,7 +22,10 @@ PRETRAIN_ARGS = ["--pretrain-steps", "3", "--set", "pretrain.batch_size=16",
 
 
 def run_cli(*args, timeout=900):
+    """`electra-tfx run ARGS` in a subprocess; `.seconds`: its wall time, measured here."""
+    started = time.time()
     proc = subprocess.run([CLI, "run", *args], capture_output=True, text=True, timeout=timeout)
+    proc.seconds = time.time() - started
     return proc
 
 

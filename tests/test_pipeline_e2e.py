@@ -5,6 +5,7 @@ SavedModel must answer correctly in a fresh process that imports only TensorFlow
 """
 import json
 import pathlib
+import re
 
 import pytest
 
@@ -127,6 +128,38 @@ def test_pushed_model_answers_raw_text(first_run):
     assert result["card_requests_agree"]
 
 
+def test_default_log_is_quiet_with_progress(first_run):
+    """The default log: no line of the known third-party noise (trainer/console.py's NOISE),
+    a start and a done line with its time for every component, progress lines with an ETA
+    for pre-training and training, the simple baseline's epochs named as such, and the
+    summary's time the command's (measured here around the subprocess; the summary counts
+    from the process' start, so the slack is the rounding and the interpreter's exit)."""
+    from trainer.console import NOISE
+    _, _, _, proc = first_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (proc.stdout + proc.stderr).splitlines()
+    noise = [line for line in log if any(re.search(p, line) for p in NOISE)]
+    assert not noise, noise
+    started = re.findall(r"^\[ ?(\d+)/(\d+)\] (\w+) \.\.\.$", proc.stdout, re.M)
+    ended = re.findall(r"^\[ ?(\d+)/(\d+)\] (\w+) (?:done in|reused from an earlier run "
+                       r"\(cached\),) \d+ (?:s|min \d\d s)$", proc.stdout, re.M)
+    total = int(started[0][1])
+    assert started == ended and [int(n) for n, _, _ in started] == list(range(1, total + 1)), \
+        proc.stdout[-5000:]
+    assert {"TextExampleGen", "Transform", "ElectraPretrainer", "Trainer", "baseline_trainer",
+            "Evaluator", "Pusher"} <= {name for _, _, name in started}
+    assert re.search(r"^  Pre-training step 1/3: .*; ETA \d+", proc.stdout, re.M)
+    epochs = re.findall(r"^  Training: Epoch (\d)/6: loss [\d.]+, .*\(\d+ s(?:, ETA \d+ s)?\)$",
+                        proc.stdout, re.M)
+    assert epochs == [str(n) for n in range(1, 7)], proc.stdout[-5000:]
+    assert re.search(r"^  Simple baseline \(TF-IDF\): 10 epochs in \d+ s: loss", proc.stdout, re.M)
+    assert not re.search(r"^Epoch \d+/\d+$", proc.stdout, re.M)  # Keras' own, unnamed
+    summary = proc.stdout[proc.stdout.rindex("\nRun "):]
+    assert len(summary.splitlines()) < 30, summary
+    seconds = int(re.search(r"\) finished in (\d+) s\.", summary).group(1))
+    assert proc.seconds - 1.5 <= seconds <= proc.seconds + 0.5, (seconds, proc.seconds)
+
+
 def test_pretrained_checkpoint_is_the_trainers_base_model(first_run, tiny_checkpoint):
     """ElectraPretrainer pre-trains the checkpoint on the training text and the corpus; the
     Trainer fine-tunes its output, and the summary says so."""
@@ -216,7 +249,7 @@ def test_second_identical_run_reuses_the_cache(first_run, second_run, tiny_check
         assert second.state_of(component) == "cached", (component, second.components)
     # The first run's model is now the baseline the candidate is compared with.
     assert second.baseline_metrics, proc.stdout[-2000:]
-    assert "Baseline (last blessed model)" in proc.stdout
+    assert "Last blessed model: accuracy" in proc.stdout
     assert "Pre-trained here (ELECTRA replaced-token detection, cached from an earlier run)" \
         in proc.stdout
 

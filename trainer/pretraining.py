@@ -45,6 +45,7 @@ import tensorflow as tf
 import tf_keras
 
 import pipeline_config
+from trainer import console
 from trainer import data as data_lib
 from trainer import optimization
 from trainer import tokenization
@@ -422,7 +423,8 @@ def pretrain(start_dir: str, texts: Sequence[str], out_dir: str, *, work_dir: st
                    f"{metrics['discriminator_loss']:.4f}); generator MLM accuracy "
                    f"{metrics['generator_accuracy']:.3f}; discriminator accuracy "
                    f"{metrics['discriminator_accuracy']:.3f}, AUC "
-                   f"{metrics['discriminator_auc']:.3f}")
+                   f"{metrics['discriminator_auc']:.3f}"
+                   + _eta(time.time() - loop_started, step - start, end - start))
             if writer is not None:
                 with writer.as_default(step=step):
                     for name, value in metrics.items():
@@ -448,6 +450,12 @@ def pretrain(start_dir: str, texts: Sequence[str], out_dir: str, *, work_dir: st
         result.output_dir = os.path.abspath(out_dir)
         _write_progress(work_dir, step, seconds, metrics, result.tokens_per_second)
     return result
+
+
+def _eta(elapsed: float, done: int, total: int) -> str:
+    """'; ETA 40 s' while steps remain (trainer/console.py's estimate), else ''."""
+    eta = console.eta_text(elapsed, done, total) if done < total else ""
+    return f"; {eta}" if eta else ""
 
 
 def export_discriminator(discriminator, start_dir: str, out_dir: str, lower_case: bool,

@@ -8,7 +8,9 @@ import logging
 
 import tf_keras
 
+from trainer import console
 from trainer import distribution
+from trainer import keras_progress
 from trainer import model as model_lib
 from trainer import remote_checkpoint
 from trainer import resume
@@ -40,17 +42,20 @@ def run_fn(fn_args) -> None:
     # Checkpoints outside the Trainer's output, so that a killed run resumes from them.
     backup = resume.resumable_training(cfg.output_dir, fn_args, cfg.train.checkpoint_every_steps)
     callbacks.append(backup)
+    progress, verbose = keras_progress.fit_options("Training")
     # A known number of steps per epoch (the repeated data holds exactly `steps_per_epoch`
     # batches per pass) lets Keras resume in the middle of an epoch.
     history = model.fit(
         train_ds.repeat(),
         epochs=cfg.train.epochs,
         steps_per_epoch=steps_per_epoch,
-        validation_data=eval_ds, callbacks=callbacks, verbose=2)
+        validation_data=eval_ds, callbacks=callbacks + progress, verbose=verbose)
     training.write_history(fn_args.model_run_dir, history.history,
                            steps_per_epoch=steps_per_epoch,
                            resumed_from_step=backup.resumed_from_step)
 
+    if console.active():
+        console.say("  Training: exporting the serving model ...")
     # Trained in mixed precision or not, the SavedModel computes in float32.
     model = distribution.float32_serving_model(
         model, lambda: task.build_model(context, transform_output))

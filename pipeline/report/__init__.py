@@ -6,10 +6,12 @@ import sys
 from typing import Optional
 
 
-def write_after_run(cfg, checkpoint=None, since: Optional[float] = None) -> Optional[str]:
+def write_after_run(cfg, checkpoint=None, since: Optional[float] = None,
+                    announce: bool = True) -> Optional[str]:
     """Writes the report of the run that just ended (and the model card when it pushed);
-    prints where they are. `since` (epoch seconds): do nothing unless a run started after it
-    (a run that failed before the pipeline started left no record). Never raises: the report
+    prints where they are, if `announce` (else the run's summary does). `since` (epoch
+    seconds): do nothing unless a run started after it (a run that failed before the pipeline
+    started left no record). Never raises: the report
     must not turn a finished run into a failed one."""
     try:
         from pipeline import run_record
@@ -27,10 +29,12 @@ def write_after_run(cfg, checkpoint=None, since: Optional[float] = None) -> Opti
         data = collect.collect(cfg.metadata_path, ids[-1], cfg.output_dir, checkpoint, cfg)
         html_report.write_report(data, cfg.output_dir)
         index = os.path.join(html_report.report_root(cfg.output_dir), html_report.INDEX)
-        print(f"Run report: {index}", flush=True)
+        if announce:
+            print(f"Run report: {index}", flush=True)
         if data.pushed_path and os.path.isdir(data.pushed_path):
             paths = model_card.write_model_card(data, data.pushed_path)
-            print(f"Model card: {paths['md']}", flush=True)
+            if announce:
+                print(f"Model card: {paths['md']}", flush=True)
         return index
     except Exception as exc:  # noqa: BLE001
         logging.getLogger(__name__).debug("report failed", exc_info=True)
