@@ -250,6 +250,7 @@ th { background: #f3f3f3; }
 tr.pass td.result { color: #2e7d32; } tr.fail td.result { color: #c62828; font-weight: bold; } tr.na td.result { color: #777; }
 .verdict { font-size: 1.1em; margin-bottom: .4em; }
 #headline { background: #fff; font-weight: normal; } #headline .note { font-size: .85em; color: #555; }
+#headline .note.better { color: #2e7d32; } #headline .note.worse { color: #c62828; }
 #warnings { margin: .5em 0 0; padding-left: 1.2em; font-weight: normal; }
 .warning { color: #8a4b00; }
 td.words, table.examples td.text { text-align: left; word-break: normal; }
@@ -266,7 +267,7 @@ td.text { text-align: left; word-break: break-all; }
 <div id="decision" class="decision {{ cls }}">
 <div class="verdict">{{ verdict }}</div>
 {% if headline %}<table id="headline"><tr><th></th>{% for h in headline %}<th>{{ h.role }}</th>{% endfor %}</tr>
-<tr><td>{{ headline[0].metric }} (eval split)</td>{% for h in headline %}<td class="{{ h['class'] }}">{{ "–" if h.value is none else h.value|num }}{% if h.note %}<br><span class="note">{{ h.note }}</span>{% endif %}</td>{% endfor %}</tr></table>{% endif %}
+<tr><td>{{ headline[0].metric }} (eval split)</td>{% for h in headline %}<td>{{ "–" if h.value is none else h.value|num }}{% if h.note %}<br><span class="note {{ h['class'] }}">{{ h.note }}</span>{% endif %}</td>{% endfor %}</tr></table>{% endif %}
 <div>{{ d.push_text() }}</div>
 {% if warnings %}<ul id="warnings">{% for w in warnings %}<li class="warning">{{ w }}</li>{% endfor %}</ul>{% endif %}
 </div>
