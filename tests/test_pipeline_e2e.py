@@ -142,21 +142,23 @@ def test_default_log_is_quiet_with_progress(first_run):
     assert not noise, noise
     started = re.findall(r"^\[ ?(\d+)/(\d+)\] (\w+) \.\.\.$", proc.stdout, re.M)
     ended = re.findall(r"^\[ ?(\d+)/(\d+)\] (\w+) (?:done in|reused from an earlier run "
-                       r"\(cached\),) \d+ (?:s|min \d\d s)$", proc.stdout, re.M)
+                       r"\(cached\),) (?:\d+ min )?\d+ s$", proc.stdout, re.M)
     total = int(started[0][1])
     assert started == ended and [int(n) for n, _, _ in started] == list(range(1, total + 1)), \
         proc.stdout[-5000:]
     assert {"TextExampleGen", "Transform", "ElectraPretrainer", "Trainer", "baseline_trainer",
             "Evaluator", "Pusher"} <= {name for _, _, name in started}
     assert re.search(r"^  Pre-training step 1/3: .*; ETA \d+", proc.stdout, re.M)
-    epochs = re.findall(r"^  Training: Epoch (\d)/6: loss [\d.]+, .*\(\d+ s(?:, ETA \d+ s)?\)$",
-                        proc.stdout, re.M)
+    epochs = re.findall(r"^  Training: Epoch (\d)/6: loss \S+, .*\((?:\d+ min )?\d+ s"
+                        r"(?:, ETA [^)]+)?\)$", proc.stdout, re.M)
     assert epochs == [str(n) for n in range(1, 7)], proc.stdout[-5000:]
-    assert re.search(r"^  Simple baseline \(TF-IDF\): 10 epochs in \d+ s: loss", proc.stdout, re.M)
+    assert re.search(r"^  Simple baseline \(TF-IDF\): 10 epochs in (?:\d+ min )?\d+ s: loss",
+                     proc.stdout, re.M)
     assert not re.search(r"^Epoch \d+/\d+$", proc.stdout, re.M)  # Keras' own, unnamed
-    summary = proc.stdout[proc.stdout.rindex("\nRun "):]
-    assert len(summary.splitlines()) < 30, summary
-    seconds = int(re.search(r"\) finished in (\d+) s\.", summary).group(1))
+    header = re.search(r"^Run \S+ \(\S+\) finished in (\d+) s\.$", proc.stdout, re.M)
+    summary = proc.stdout[header.start():]
+    assert len(summary.splitlines()) < 30 and "Run report: " in summary, summary
+    seconds = int(header.group(1))
     assert proc.seconds - 1.5 <= seconds <= proc.seconds + 0.5, (seconds, proc.seconds)
 
 

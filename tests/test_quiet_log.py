@@ -72,6 +72,18 @@ def test_verbose_shows_the_third_party_output(quiet_log):
         assert line in log
 
 
+def test_a_crash_keeps_its_last_words():
+    """The filter outlives the command: what a fatal C++ error writes just before abort()
+    is not lost with the process."""
+    script = ("import os\nfrom trainer import console\nwith console.output(verbose=False):\n"
+              "    os.write(2, b'F tensorflow/core/x.cc:1] Check failed: a fatal error\\n')\n"
+              "    os.abort()\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert proc.returncode != 0
+    assert "Check failed: a fatal error" in proc.stderr
+
+
 def test_eta_and_times():
     assert console.seconds_text(21.4) == "21 s"
     assert console.seconds_text(185) == "3 min 05 s"

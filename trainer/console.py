@@ -12,6 +12,7 @@ Keras prints as it always does).
 import contextlib
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -171,54 +172,67 @@ def end_process(code: int) -> None:
     os._exit(code)
 
 
+# The filter of file descriptor 2, in a process of its own: it outlives a crash of the
+# command, so that a fatal C++ message (a failed check, then abort) is not lost with it.
+_FILTER = r"""
+import os, re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+noise = re.compile(sys.argv[1])
+
+def write(data):
+    while data:
+        data = data[os.write(1, data):]
+
+pending = b""
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    pending += chunk
+    # Lines end at \n; a \r (a progress bar) shows what came before it at once.
+    parts = re.split(rb"(?<=[\n\r])", pending)
+    pending = parts.pop()
+    for part in parts:
+        if not noise.search(part.decode("utf-8", "replace")):
+            write(part)
+if pending and not noise.search(pending.decode("utf-8", "replace")):
+    write(pending)
+"""
+
+
 class _StderrFilter:
-    """Points file descriptor 2 at a pipe; a thread copies each line to the real stderr
-    unless it is NOISE. C++ and Python writes alike pass through it."""
+    """Points file descriptor 2 at a pipe to a small process that copies each line to the real
+    stderr unless it is NOISE: C++ and Python writes alike pass through it."""
 
     def __init__(self):
         sys.stderr.flush()
         self._saved = os.dup(2)
         read_end, write_end = os.pipe()
+        try:
+            # -I -S: the standard library only, no site-packages: it starts in milliseconds.
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _FILTER, _NOISE.pattern], stdin=read_end,
+                stdout=self._saved, stderr=self._saved, start_new_session=True)
+        except OSError:
+            os.close(write_end)
+            os.close(self._saved)
+            raise
+        finally:
+            os.close(read_end)
         os.dup2(write_end, 2)
         os.close(write_end)
-        self._thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True,
-                                        name="stderr-filter")
-        self._thread.start()
-
-    def _write(self, data: bytes) -> None:
-        try:
-            os.write(self._saved, data)
-        except OSError:
-            pass
-
-    def _pump(self, read_end: int) -> None:
-        pending = b""
-        try:
-            while True:
-                chunk = os.read(read_end, 65536)
-                if not chunk:
-                    break
-                pending += chunk
-                # Lines end at \n; a \r (a progress bar) shows what came before it at once.
-                parts = re.split(rb"(?<=[\n\r])", pending)
-                pending = parts.pop()
-                for part in parts:
-                    if not is_noise(part.decode("utf-8", "replace")):
-                        self._write(part)
-        finally:
-            if pending and not is_noise(pending.decode("utf-8", "replace")):
-                self._write(pending)
-            os.close(read_end)
 
     def close(self) -> None:
         try:
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        os.dup2(self._saved, 2)  # the pipe's last write end closes: the thread drains it
-        # A process forked meanwhile may still hold the pipe; do not wait for it.
-        self._thread.join(timeout=5)
+        os.dup2(self._saved, 2)  # the pipe's last write end closes: the filter drains it
         os.close(self._saved)
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass  # a process forked meanwhile still holds the pipe; the filter ends after it
 
 
 @contextlib.contextmanager
