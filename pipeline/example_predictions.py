@@ -22,7 +22,7 @@ from pipeline import run_record
 from trainer import tasks
 
 # At most this many eval examples are predicted (the report says so when the split is larger).
-MAX_EXAMPLES = 2000
+MAX_EXAMPLES = 1000
 MISTAKES_SHOWN = 10
 CORRECT_SHOWN = 4
 NUM_BINS = 10  # as trainer/calibration_metrics.DEFAULT_NUM_BINS
@@ -135,19 +135,41 @@ def write_predictions(metadata_path: str, run_id: str, config, path: str,
     model_dir = os.path.join(model_uri, "Format-Serving")
     if not tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
         return None
+    if _reuse(path, model_dir, examples_uri, run_id):
+        return path  # the same model on the same examples: a cached Trainer
     records, truncated = _eval_records(examples_uri, limit)
     if not records:
         return None
     task = tasks.create(config)
     label_column = task.raw_label_column(config)
     text_columns = list(task.raw_text_columns(config))
-    result = {"run_id": run_id, "model": model_dir, "split": "eval",
+    result = {"run_id": run_id, "model": model_dir, "examples": examples_uri, "split": "eval",
               "written": datetime.datetime.now().isoformat(sep=" ", timespec="seconds"),
               "label_column": label_column, "text_columns": text_columns,
               "first_examples_only": truncated,
               **summarize(predict(model_dir, records, label_column, text_columns))}
+    _write(path, result)
+    return path
+
+
+def _write(path: str, result: Dict) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     os.replace(path + ".tmp", path)
-    return path
+
+
+def _reuse(path: str, model_dir: str, examples_uri: str, run_id: str) -> bool:
+    """Copies an earlier run's predictions of the same model on the same examples to `path`."""
+    folder = os.path.dirname(path)
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                earlier = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if earlier.get("model") == model_dir and earlier.get("examples") == examples_uri:
+            _write(path, {**earlier, "run_id": run_id,
+                          "predicted_in_run": earlier.get("predicted_in_run", earlier.get("run_id"))})
+            return True
+    return False

@@ -345,6 +345,15 @@ def test_predictions_are_summarized_and_read_back(tmp_path):
     read = collect.read_predictions(str(path))
     assert read.mistakes == 7 and read.confident_mistakes[0].confidence == confident[0]
     assert collect.read_predictions(str(tmp_path / "missing.json")) is None
+    # A later run whose Trainer was cached (same model, same examples) reuses them.
+    folder = tmp_path / "predictions"
+    example_predictions._write(str(folder / "run1.json"),
+                               {"run_id": "run1", "model": "/m/1", "examples": "/e/1", **summary})
+    assert not example_predictions._reuse(str(folder / "run2.json"), "/m/2", "/e/1", "run2")
+    assert example_predictions._reuse(str(folder / "run2.json"), "/m/1", "/e/1", "run2")
+    copied = json.loads((folder / "run2.json").read_text())
+    assert copied["run_id"] == "run2" and copied["predicted_in_run"] == "run1"
+    assert copied["mistakes"] == 7
 
 
 def test_report_of_a_stopped_run_shows_the_anomalies_and_replaces_the_latest(tmp_path):
