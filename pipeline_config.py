@@ -26,6 +26,18 @@ PACKAGE_ROOT = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "data", "sentiment_sentences")
 DEFAULT_DATA_SCHEMA = os.path.join(PACKAGE_ROOT, "schemas", "sentiment_sentences", "schema.pbtxt")
 DEFAULT_HUB_CHECKPOINT = "google/electra-small-discriminator"
+# --quick: a smoke run on one's own data, in about a minute on two cores. These settings are
+# applied first; flags and --set override them. Its output goes to OUTPUT/quick/.
+QUICK_SETTINGS = {
+    "data.sample_rows": "400",      # 400 rows of --train (200 of --eval), a seeded sample
+    "pretrain.steps": "0",          # no pre-training, even from scratch
+    "train.epochs": "2",
+    "train.steps_per_epoch": "10",  # at most 20 training steps
+    "eval.baseline_epochs": "3",    # the simple baseline, kept but short
+}
+QUICK_FOLDER = "quick"
+# The fewest rows data.sample_rows may ask for: a split that small says nothing.
+MIN_SAMPLE_ROWS = 20
 # ELECTRA's fine-tuning defaults (google-research/electra `configure_finetuning.py`): the
 # peak learning rate by model size (Small 3e-4, Base 1e-4, Large 5e-5), layer-wise decay 0.8.
 PRETRAINED_LAYER_DECAY = 0.8
@@ -93,6 +105,10 @@ class DataConfig:
     answers_column: str = "answers"
     # Held out for evaluation by a deterministic hash split when `eval` is not given.
     eval_percent: int = 20
+    # Train on a random sample (seeded by train.seed) of this many rows of --train, and half as
+    # many of --eval, drawn before anything else reads the data (pipeline/sample.py); None:
+    # every row. --quick sets it.
+    sample_rows: Optional[int] = None
     schema: Optional[str] = _field(
         None, flag="--schema", metavar="PATH",
         default_help="inferred (SchemaGen); the embedded data's curated "
@@ -311,6 +327,11 @@ class PipelineConfig:
                        listed_by="trainer.tasks.task_names")
     output: Optional[str] = _field(None, flag="--output", metavar="DIR",
                                    default_help="runs/<pipeline name>", help="output directory")
+    quick: bool = _field(
+        False, flag="--quick", action="store_true", commands=("run",),
+        help="a smoke run to try the tool on your data: a sample of rows, a few training "
+        "steps, no pre-training, a small simple baseline (QUICK_SETTINGS in pipeline_config.py; "
+        "flags and --set still override them); writes to OUTPUT/quick/, never beside real runs")
     enable_cache: bool = _field(True, flag="--no-cache", action="store_true", invert=True,
                                 default_help="cached components are reused",
                                 help="re-run every component")
@@ -327,8 +348,18 @@ class PipelineConfig:
     @property
     def output_dir(self) -> str:
         if self.output and "://" in self.output:
-            return self.output.rstrip("/")  # a URI (gs://...; a compiled pipeline's root): as is
-        return os.path.abspath(self.output or os.path.join("runs", self.pipeline_name))
+            base = self.output.rstrip("/")  # a URI (gs://...; a compiled pipeline's root): as is
+        else:
+            base = os.path.abspath(self.output or os.path.join("runs", self.pipeline_name))
+        # A quick run has its own metadata, serving folder and reports: its models are never
+        # the "last blessed model" of a real run, nor served from the real run's folder.
+        return f"{base}/{QUICK_FOLDER}" if self.quick else base
+
+    @property
+    def run_pipeline_name(self) -> str:
+        """The pipeline's name in ML Metadata: quick runs are a pipeline of their own, also
+        when the metadata store is shared (--metadata-mysql)."""
+        return f"{self.pipeline_name}-{QUICK_FOLDER}" if self.quick else self.pipeline_name
 
     @property
     def metadata_path(self) -> str:
@@ -442,6 +473,24 @@ MIN_SEQ_LENGTH = {"text-pair-classification": 5, "question-answering": 8}
 DEFAULT_MIN_SEQ_LENGTH = 3
 
 
+def apply_quick(config: "PipelineConfig") -> None:
+    """--quick's settings (QUICK_SETTINGS), before the flags and --set that may override them."""
+    config.quick = True
+    for key, value in QUICK_SETTINGS.items():
+        set_field(config, key, value)
+
+
+def quick_note(config: "PipelineConfig") -> Optional[str]:
+    """What the summary, the report and the model card say of a quick run; None otherwise."""
+    if not config.quick:
+        return None
+    sample = (f"a sample of {config.data.sample_rows} rows" if config.data.sample_rows
+              else "every row")
+    return (f"QUICK RUN (--quick): {sample}, a few training steps, no pre-training: a smoke "
+            "test of the data and the settings, not a model to serve. Kept apart from real "
+            f"runs, in {config.output_dir}.")
+
+
 def validate(config: "PipelineConfig") -> None:
     """Refuses settings that cannot give a meaningful run, before anything runs.
 
@@ -453,6 +502,9 @@ def validate(config: "PipelineConfig") -> None:
             raise ConfigError(message)
 
     t, e, m, p, d = config.train, config.eval, config.model, config.pretrain, config.data
+    need(d.sample_rows is None or d.sample_rows >= MIN_SAMPLE_ROWS,
+         f"data.sample_rows must be at least {MIN_SAMPLE_ROWS} (or none: every row), "
+         f"got {d.sample_rows}")
     need(t.epochs >= 1, f"--epochs must be at least 1, got {t.epochs} (a model that does not "
          "train is never worth evaluating)")
     need(t.batch_size >= 1, f"--batch-size must be at least 1, got {t.batch_size}")

@@ -213,6 +213,8 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
     """The checked config of `run`/`compile`: the fields' defaults, the flags given, then
     every --set, in that order; nothing heavy is imported."""
     cfg = pipeline_config.PipelineConfig()
+    if getattr(args, "quick", None):
+        pipeline_config.apply_quick(cfg)  # first: the flags and --set below override it
     for name, f, annotation in config_flags(getattr(args, "command", None) or "run"):
         value = getattr(args, _dest(f), None)
         if value is None:

@@ -155,7 +155,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
     ).with_id("Pusher")
 
     return tfx.dsl.Pipeline(
-        pipeline_name=cfg.pipeline_name,
+        pipeline_name=cfg.run_pipeline_name,
         pipeline_root=pipeline_root(cfg),
         components=[example_gen, statistics_gen,
                     *([source_schema_gen] if source_schema_gen else []), schema_gen,

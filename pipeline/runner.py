@@ -15,7 +15,7 @@ from components.anomaly_gate import AnomaliesFoundError
 from components.bad_rows import BadRowsError
 from components.input_files import InputError
 from pipeline import (bad_data, data_scan, evaluation, metadata_config, progress, report,
-                      run_lock, summary)
+                      run_lock, sample, summary)
 from pipeline.exit_codes import EXIT_BAD_INPUT, EXIT_BLESSED, EXIT_FAILED, EXIT_NOT_BLESSED
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
@@ -87,6 +87,9 @@ def run_pipeline(cfg: pipeline_config.PipelineConfig):
 def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     os.makedirs(cfg.output_dir, exist_ok=True)
     connection = metadata_config.connection_config(cfg)  # bad flags fail before any work
+    if cfg.quick:
+        print(pipeline_config.quick_note(cfg), flush=True)
+    cfg = sample.sample_inputs(cfg)  # data.sample_rows (--quick): the rows every step reads
     task = tasks.create(cfg)
     scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg), task.raw_label_column(cfg),
                           single_label=bad_data.is_single_label(cfg),

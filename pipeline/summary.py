@@ -33,6 +33,8 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
     counts = ", ".join(f"{n:,} {split}" for split, n in sorted(record.split_counts.items()))
     labels = ", ".join(f"{label!r}: {n:,}" for label, n in sorted(scan.label_counts.items()))
     lines.append(f"Run {record.run_id} ({cfg.task}) finished in {seconds:.0f} s.")
+    if cfg.quick:
+        lines.append(pipeline_config.quick_note(cfg))
     lines.append(f"Data: {counts or 'no statistics'} examples"
                  + (f" (training labels {labels})" if labels else "")
                  + f"; {record.anomalies_found} anomal{'y' if record.anomalies_found == 1 else 'ies'}.")

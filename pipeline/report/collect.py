@@ -153,6 +153,10 @@ def _describe_config(data: ReportData, cfg_and_context) -> None:
     cfg, _ = cfg_and_context
     data.task = cfg.task
     data.pipeline_name = cfg.pipeline_name
+    quick = pipeline_config.quick_note(cfg)
+    if quick:
+        data.quick = True
+        data.warnings.insert(0, quick)
     data.model_name = cfg.model_name
     data.max_seq_length = cfg.model.max_seq_length
     train = cfg.train
