@@ -89,6 +89,16 @@ def create_strategy(train: "pipeline_config.TrainConfig") -> tf.distribute.Strat
     return tf.distribute.TPUStrategy(resolver)
 
 
+def setup_strategy(train: "pipeline_config.TrainConfig") -> tf.distribute.Strategy:
+    """GPU memory growth, then the configured strategy. MultiWorkerMirroredStrategy configures
+    the collective ops, which TensorFlow allows only before its runtime starts: a Trainer calls
+    this before any other TensorFlow op (reading or counting its data included)."""
+    check_config(train)
+    if train.gpu_memory_growth:
+        enable_gpu_memory_growth()
+    return create_strategy(train)
+
+
 def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> Set[str]:
     """The first CPU's feature flags (empty where /proc/cpuinfo does not exist)."""
     try:
@@ -202,17 +212,16 @@ def wrap_optimizer(optimizer, mixed_precision: str):
 def compile_model(train: "pipeline_config.TrainConfig", build_model: Callable[[], Any],
                   build_optimizer: Callable[[], Any], build_loss: Callable[[], Any],
                   build_metrics: Callable[[], Any] = list,
-                  hidden_size: Optional[int] = None) -> tf_keras.Model:
-    """Builds and compiles the model under the configured strategy and precision.
+                  hidden_size: Optional[int] = None,
+                  strategy: Optional[tf.distribute.Strategy] = None) -> tf_keras.Model:
+    """Builds and compiles the model under the configured strategy and precision (`strategy`:
+    one made already by setup_strategy, as multi-worker training needs).
 
     The builders are called inside the strategy's scope (variables, metrics included, are
     created per replica there; Keras refuses metrics made outside it) and under the precision
     policy (layers take their dtypes from it when they are built).
     """
-    check_config(train)
-    if train.gpu_memory_growth:
-        enable_gpu_memory_growth()
-    strategy = create_strategy(train)
+    strategy = strategy or setup_strategy(train)
     policy, reason = resolve_mixed_precision(train.mixed_precision, train.strategy, hidden_size)
     logging.info("precision: %s (%s)", policy, reason)
     with strategy.scope(), precision_policy(policy):

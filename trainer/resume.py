@@ -16,6 +16,11 @@ slots and step, so the learning-rate schedule continues, and the epoch/step coun
 saves at each epoch end. The backup is deleted when training finishes; backups of other
 (older) fingerprints are deleted when a training starts, so an abandoned one never piles up.
 After a resumption mid-epoch the rest of that epoch sees a freshly shuffled order of the data.
+
+Multi-worker (train.strategy=multi-worker): OUTPUT must be shared storage. Every worker saves
+(the variables are read collectively) but only the chief into BACKUP/chief; the others write
+into BACKUP/workertemp_<id> and remove it. At the end every worker waits for the others before
+the chief deletes the backup, so that no worker is still writing into it.
 """
 import hashlib
 import json
@@ -24,7 +29,10 @@ import os
 import shutil
 from typing import Any, Optional
 
+import tensorflow as tf
 import tf_keras
+
+from trainer import distribution
 
 CHECKPOINTS_DIR = "checkpoints"
 PREFIX = "train-"
@@ -72,8 +80,20 @@ class ResumableTraining(tf_keras.callbacks.BackupAndRestore):
             print(message, flush=True)  # beside Keras' progress on the console
 
     def on_train_end(self, logs=None):
-        super().on_train_end(logs)  # deletes the checkpoint files
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        strategy = self.model.distribute_strategy
+        super().on_train_end(logs)  # the chief deletes the checkpoint files
+        if not _multi_worker(strategy):
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            return
+        # Multi-worker: each non-chief worker wrote into its own BACKUP/workertemp_<id>; it
+        # removes that, then all wait for each other, and only then does the chief remove the
+        # shared folder (removing it earlier failed a worker's last save).
+        if not strategy.extended.should_checkpoint:
+            shutil.rmtree(os.path.join(self.backup_dir, f"workertemp_{_task_id(strategy)}"),
+                          ignore_errors=True)
+        _barrier(strategy)
+        if strategy.extended.should_checkpoint:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
@@ -82,9 +102,24 @@ class ResumableTraining(tf_keras.callbacks.BackupAndRestore):
             self._backup(epoch=epoch)
 
 
+def _multi_worker(strategy) -> bool:
+    return bool(getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)())
+
+
+def _task_id(strategy) -> int:
+    return int(strategy.extended._task_id)  # Keras names its worker folders by it, too
+
+
+def _barrier(strategy) -> None:
+    """Returns once every worker of the cluster has called it (a collective all-reduce)."""
+    one = strategy.run(lambda: tf.constant(1.0))
+    strategy.reduce(tf.distribute.ReduceOp.SUM, one, axis=None).numpy()
+
+
 def resumable_training(output_dir: str, fn_args: Any,
                        every_steps: Optional[int]) -> ResumableTraining:
     """The callback for this Trainer run (stale backups of other runs removed first)."""
     directory = backup_dir(output_dir, fn_args)
-    remove_other_backups(directory)
+    if distribution.is_chief():  # the other workers may share the folder: one cleans it
+        remove_other_backups(directory)
     return ResumableTraining(directory, every_steps)

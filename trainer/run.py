@@ -19,7 +19,11 @@ from trainer.run_context import RunContext
 
 
 def run_fn(fn_args) -> None:
-    context = remote_checkpoint.localize(RunContext.from_custom_config(fn_args.custom_config))
+    context = RunContext.from_custom_config(fn_args.custom_config)
+    # Strategy first: multi-worker training must configure TensorFlow's collective ops before
+    # any other TensorFlow op runs in this process (trainer/distribution.py).
+    strategy = distribution.setup_strategy(context.config.train)
+    context = remote_checkpoint.localize(context)
     if fn_args.base_model:
         # Pre-trained in this pipeline (components/pretrainer.py): same vocabulary, new weights.
         context = dataclasses.replace(context, checkpoint_dir=fn_args.base_model)
@@ -36,7 +40,7 @@ def run_fn(fn_args) -> None:
                  cfg.train.epochs, steps_per_epoch, cfg.train.batch_size)
 
     # Strategy, mixed precision, XLA and GPU memory by configuration (trainer/distribution.py).
-    model = training.build_task_model(task, context, transform_output, total_steps)
+    model = training.build_task_model(task, context, transform_output, total_steps, strategy)
 
     callbacks = [tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")]
     # Checkpoints outside the Trainer's output, so that a killed run resumes from them.
@@ -50,9 +54,10 @@ def run_fn(fn_args) -> None:
         epochs=cfg.train.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=eval_ds, callbacks=callbacks + progress, verbose=verbose)
-    training.write_history(fn_args.model_run_dir, history.history,
-                           steps_per_epoch=steps_per_epoch,
-                           resumed_from_step=backup.resumed_from_step)
+    if distribution.is_chief():  # one history for the cluster
+        training.write_history(fn_args.model_run_dir, history.history,
+                               steps_per_epoch=steps_per_epoch,
+                               resumed_from_step=backup.resumed_from_step)
 
     if console.active():
         console.say("  Training: exporting the serving model ...")

@@ -6,6 +6,7 @@ components/baseline/run.py's `run_fn` (the simple baseline) and bench/bench_fine
 import json
 import logging
 import os
+import shutil
 import tempfile
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -57,7 +58,8 @@ def training_steps(train_ds: tf.data.Dataset, train_cfg) -> Tuple[int, int]:
 def build_compiled_model(train_cfg, checkpoint_dir: str, total_steps: int,
                          build_model: Callable[[], Any], build_loss: Callable[[], Any],
                          build_metrics: Callable[[], Any] = list,
-                         learning_rate: Optional[float] = None) -> tf_keras.Model:
+                         learning_rate: Optional[float] = None,
+                         strategy=None) -> tf_keras.Model:
     """The model compiled as the Trainer trains it: under the configured strategy and
     precision (trainer/distribution.py), ELECTRA's optimizer (trainer/optimization.py) with
     its slots built up front, the Keras steps traced without AutoGraph."""
@@ -71,16 +73,17 @@ def build_compiled_model(train_cfg, checkpoint_dir: str, total_steps: int,
             num_layers=model_lib.num_hidden_layers(checkpoint_dir),
             clip_norm=train_cfg.clip_norm),
         build_loss=build_loss, build_metrics=build_metrics,
-        hidden_size=model_lib.hidden_size(checkpoint_dir))
+        hidden_size=model_lib.hidden_size(checkpoint_dir), strategy=strategy)
     return model_lib.trace_without_autograph(model)
 
 
-def build_task_model(task, context: RunContext, transform_output, total_steps: int):
+def build_task_model(task, context: RunContext, transform_output, total_steps: int,
+                     strategy=None):
     """The task's model, compiled with the task's loss and metrics."""
     return build_compiled_model(
         context.config.train, context.checkpoint_dir, total_steps,
         build_model=lambda: task.build_model(context, transform_output),
-        build_loss=task.loss, build_metrics=task.metrics)
+        build_loss=task.loss, build_metrics=task.metrics, strategy=strategy)
 
 
 def write_history(model_run_dir: str, history: Dict[str, Any], **extra) -> None:
@@ -98,7 +101,9 @@ def export(task, model, transform_output, context: RunContext, serving_model_dir
     if attach_ids:
         model_lib.attach_id_call(model)
     if not distribution.is_chief():  # every worker must save (collective ops); one exports
-        model.save(tempfile.mkdtemp(), save_format="tf", signatures=signatures, **save_options)
+        scratch = tempfile.mkdtemp()
+        model.save(scratch, save_format="tf", signatures=signatures, **save_options)
+        shutil.rmtree(scratch, ignore_errors=True)
         return
     model.save(serving_model_dir, save_format="tf", signatures=signatures, **save_options)
     logging.info("exported the serving model to %s", serving_model_dir)
