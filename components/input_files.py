@@ -13,6 +13,13 @@ in it with a recognised extension; README.md and the like are ignored). Recognis
 `output_config` of the component, checking up front that every path matches readable files.
 URIs (gs://...) go through tf.io.gfile, so the TensorFlow file systems work; local paths do not
 load TensorFlow (the CLI resolves them before it loads, pipeline/precheck.py).
+
+`unlisted_inputs` makes the same arguments without reading anything (`electra-tfx compile`
+with --label-counts: the data may be unreachable from where the pipeline is compiled); the
+files are listed where the pipeline runs, by the ExampleGen. Without a listing a path is read
+by its spelling: a path with a glob character is a glob; one ending in a recognised extension
+(above) is a file; anything else (`gs://b/data/`, `gs://b/data`, `gs://b/v1.2`) is a folder,
+read as `<folder>/*` (its files with a recognised extension).
 """
 from __future__ import annotations
 
@@ -115,22 +122,7 @@ def resolve_inputs(train: str, eval: Optional[str] = None,  # noqa: A002  (the f
         raise InputError("no --train path given")
     train_dir, train_pattern, train_files = _resolve_one(train, "--train")
     if not eval:
-        if not isinstance(eval_percent, int) or isinstance(eval_percent, bool) \
-                or not 0 < eval_percent < 100:
-            raise ValueError(f"eval_percent must be an integer from 1 to 99, got {eval_percent!r}")
-        divisor = math.gcd(100 - eval_percent, eval_percent)
-        return InputSpec(
-            input_base=train_dir,
-            input_config=example_gen_pb2.Input(splits=[
-                example_gen_pb2.Input.Split(name=SINGLE_SPLIT, pattern=train_pattern)]),
-            output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-                example_gen_pb2.SplitConfig.Split(
-                    name=TRAIN_SPLIT, hash_buckets=(100 - eval_percent) // divisor),
-                example_gen_pb2.SplitConfig.Split(
-                    name=EVAL_SPLIT, hash_buckets=eval_percent // divisor),
-            ])),
-            train_files=tuple(train_files))
-
+        return _single_split(train_dir, train_pattern, eval_percent, train_files)
     eval_dir, eval_pattern, eval_files = _resolve_one(eval, "--eval")
     shared = sorted(set(train_files) & set(eval_files))
     if shared:
@@ -140,6 +132,31 @@ def resolve_inputs(train: str, eval: Optional[str] = None,  # noqa: A002  (the f
     base = _common_dir(train_dir, eval_dir)
     if base is None:
         raise InputError(f"--train {train} and --eval {eval} must be on the same file system")
+    return _two_splits(base, train_dir, train_pattern, eval_dir, eval_pattern,
+                       train_files, eval_files)
+
+
+def _single_split(directory: str, pattern: str, eval_percent: int,
+                  files: Sequence[str]) -> InputSpec:
+    if not isinstance(eval_percent, int) or isinstance(eval_percent, bool) \
+            or not 0 < eval_percent < 100:
+        raise ValueError(f"eval_percent must be an integer from 1 to 99, got {eval_percent!r}")
+    divisor = math.gcd(100 - eval_percent, eval_percent)
+    return InputSpec(
+        input_base=directory,
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name=SINGLE_SPLIT, pattern=pattern)]),
+        output_config=example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(
+                name=TRAIN_SPLIT, hash_buckets=(100 - eval_percent) // divisor),
+            example_gen_pb2.SplitConfig.Split(
+                name=EVAL_SPLIT, hash_buckets=eval_percent // divisor),
+        ])),
+        train_files=tuple(files))
+
+
+def _two_splits(base: str, train_dir: str, train_pattern: str, eval_dir: str, eval_pattern: str,
+                train_files: Sequence[str], eval_files: Sequence[str]) -> InputSpec:
     return InputSpec(
         input_base=base,
         input_config=example_gen_pb2.Input(splits=[
@@ -151,6 +168,38 @@ def resolve_inputs(train: str, eval: Optional[str] = None,  # noqa: A002  (the f
         output_config=example_gen_pb2.Output(),
         train_files=tuple(train_files),
         eval_files=tuple(eval_files))
+
+
+def unlisted_inputs(train: str, eval: Optional[str] = None,  # noqa: A002  (the flag's name)
+                    eval_percent: int = 20) -> InputSpec:
+    """`resolve_inputs` without touching any file system (see the module docstring): the same
+    input_base, splits and patterns; `train_files`/`eval_files` are empty."""
+    if not train:
+        raise InputError("no --train path given")
+    train_dir, train_pattern = _spelled_out(train)
+    if not eval:
+        return _single_split(train_dir, train_pattern, eval_percent, ())
+    eval_dir, eval_pattern = _spelled_out(eval)
+    if (train_dir, train_pattern) == (eval_dir, eval_pattern):
+        raise InputError(f"--train {train} and --eval {eval} name the same files")
+    base = _common_dir(train_dir, eval_dir)
+    if base is None:
+        raise InputError(f"--train {train} and --eval {eval} must be on the same file system")
+    return _two_splits(base, train_dir, train_pattern, eval_dir, eval_pattern, (), ())
+
+
+def _spelled_out(path: str) -> Tuple[str, str]:
+    """(directory, glob pattern relative to it) of a user path, from its spelling alone."""
+    folder = path.endswith("/")
+    path = _absolute(path)
+    if _GLOB_CHARS.search(split_scheme(path)[1]):
+        directory = _literal_prefix_dir(path)
+        return directory, _relative(directory, path)
+    if not folder and file_kind(path):
+        directory, name = posixpath.split(path)
+        return _literal_base(directory, _escape_glob(name))
+    directory = path.rstrip("/") or path
+    return _literal_base(directory, "*")
 
 
 def _resolve_one(path: str, flag: str) -> Tuple[str, str, List[str]]:

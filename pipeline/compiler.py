@@ -17,8 +17,11 @@ building the pipeline must work without it here:
   are fixed in the Evaluator's config when the pipeline is built. They come from
   `--label-counts` (JSON object or file, e.g. {"neg": 4100, "pos": 3900}); without it the
   compiler scans the training data once through tf.io.gfile, which reads gs:// and the other
-  TensorFlow file systems, exactly as `run` does. (The ExampleGen input must be listable at
-  compile time anyway: the compiled spec names its splits.)
+  TensorFlow file systems, exactly as `run` does. With them, compiling reads no data at all
+  (a build server need not reach the bucket): `--train`/`--eval` go into the spec as they are
+  spelled, as input_base + pattern, and are listed where the ExampleGen runs
+  (components/input_files.py `unlisted_inputs`: a glob is a glob, a name ending in a
+  recognised extension a file, anything else a folder).
 - Paths must be readable from the cluster: local paths are allowed (a mounted volume) but
   reported, since a path on this machine is usually not on the cluster.
 - ML Metadata is the orchestrator's (Kubeflow's own store), so no connection config is set.
@@ -128,6 +131,7 @@ def compile_pipeline(cfg: pipeline_config.PipelineConfig, *, target: str, image:
     eval_label_counts = None
     if isinstance(label_counts, dict) and set(label_counts) == {"train", "eval"}:
         label_counts, eval_label_counts = label_counts["train"], label_counts["eval"]
+    list_inputs = label_counts is None  # the scan reads the data anyway; else read nothing
     if label_counts is None:
         scan = data_scan.scan(cfg.data.train, task.raw_text_columns(cfg),
                               task.raw_label_column(cfg), tfds_data_dir=cfg.data.tfds_data_dir,
@@ -144,7 +148,8 @@ def compile_pipeline(cfg: pipeline_config.PipelineConfig, *, target: str, image:
     context = RunContext(config=resolved, checkpoint_dir=checkpoint, lower_case=None,
                          labels=label_order.label_vocabulary(resolved, label_counts, task=task),
                          resolve_in_trainer=True)
-    pipeline = create_pipeline(context, label_counts, eval_label_counts=eval_label_counts)
+    pipeline = create_pipeline(context, label_counts, eval_label_counts=eval_label_counts,
+                               list_inputs=list_inputs)
 
     from tfx import v1 as tfx
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(

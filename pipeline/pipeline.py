@@ -23,6 +23,7 @@ from components.atomic_pusher import AtomicPusher
 from components.bad_rows import RowChecks
 from components import free_text_schema
 from components.free_text_schema import FreeTextSchema
+from components.input_files import unlisted_inputs
 from components.pretrainer import ElectraPretrainer
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from pipeline.evaluation import evaluate_and_gate
@@ -69,16 +70,20 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     metadata_connection_config=None,
                     beam_pipeline_args: List[str] = None,
                     row_checks: Optional[RowChecks] = None,
-                    eval_label_counts: Optional[Mapping[str, int]] = None) -> tfx.dsl.Pipeline:
+                    eval_label_counts: Optional[Mapping[str, int]] = None,
+                    list_inputs: bool = True) -> tfx.dsl.Pipeline:
     """`label_counts` and `eval_label_counts`: the labels of the training and eval splits
-    (pipeline/data_scan.py); the gate's bars come from the eval split's."""
+    (pipeline/data_scan.py); the gate's bars come from the eval split's. `list_inputs=False`:
+    the input paths are not read here but where the ExampleGen runs (components/input_files.py
+    `unlisted_inputs`; `compile` with --label-counts)."""
     cfg = context.config
     task = tasks.create(context)
     if tfds_example_gen.is_tfds(cfg.data.train):
         example_gen = tfds_example_gen.TfdsExampleGen(*tfds_example_gen.input_configs(
             cfg.data.train, cfg.data.eval, cfg.data.eval_percent, cfg.data.tfds_data_dir))
     else:
-        inputs = resolve_inputs(cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
+        inputs = (resolve_inputs if list_inputs else unlisted_inputs)(
+            cfg.data.train, cfg.data.eval, cfg.data.eval_percent)
         example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
                                      output_config=inputs.output_config, row_checks=row_checks)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])

@@ -166,3 +166,59 @@ def test_local_paths_are_reported(tmp_path, capsys):
 def test_compile_requires_train(tmp_path, capsys):
     code, _ = _compile(tmp_path)
     assert code == 2 and "compile needs --train" in capsys.readouterr().err
+
+
+# ------------------------------------------- compiling without reaching the data (--label-counts)
+
+def _example_gen_inputs(tasks):
+    gen = tasks["TextExampleGen"]
+    config = json.loads(_parameter(gen, "input_config"))
+    return _parameter(gen, "input_base"), {s["name"]: s["pattern"] for s in config["splits"]}
+
+
+@pytest.mark.parametrize("train, eval_, base, patterns", [
+    ("gs://no-such-bucket/data/train.csv", "gs://no-such-bucket/data/eval.jsonl.gz",
+     "gs://no-such-bucket/data", {"train": "train.csv", "eval": "eval.jsonl.gz"}),
+    ("gs://no-such-bucket/data/train/", "gs://no-such-bucket/data/held-out",
+     "gs://no-such-bucket/data", {"train": "train/*", "eval": "held-out/*"}),
+    ("gs://no-such-bucket/data/part-*.tfrecord.gz", None,
+     "gs://no-such-bucket/data", {"single_split": "part-*.tfrecord.gz"}),
+    ("gs://no-such-bucket/v1.2", None, "gs://no-such-bucket/v1.2", {"single_split": "*"}),
+])
+def test_label_counts_compile_without_reading_the_data(tmp_path, train, eval_, base, patterns):
+    """Nothing under gs://no-such-bucket exists and this machine has no network: with the
+    counts given, the paths go into the spec as spelled and are listed on the cluster."""
+    import time
+    counts = '{"train": {"neg": 10, "pos": 12}, "eval": {"neg": 3, "pos": 2}}'
+    started = time.monotonic()
+    code, out = _compile(tmp_path, "--train", train, *(["--eval", eval_] if eval_ else []),
+                         "--checkpoint", "gs://no-such-bucket/checkpoints/electra",
+                         "--label-counts", counts)
+    assert code == 0
+    assert time.monotonic() - started < 120  # no listing, no retries against GCS
+    tasks = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert _example_gen_inputs(tasks) == (base, patterns)
+    assert _bars(tasks)[0]["threshold"] == pytest.approx(0.6)  # the eval counts' majority
+
+
+def test_unlisted_inputs_match_the_listed_ones(tmp_path):
+    """Where the data is readable, the spelled-out inputs are the listed ones."""
+    from components.input_files import resolve_inputs, unlisted_inputs
+    data = tmp_path / "data"
+    fixtures.write_csv(data / "train.csv", fixtures.sentiment_rows(4))
+    fixtures.write_csv(data / "held out" / "eval.csv", fixtures.sentiment_rows(4))
+    for train, eval_ in [(str(data / "train.csv"), str(data / "held out")),
+                         (str(data / "train.csv"), str(data / "held out") + "/"),
+                         (str(data / "*.csv"), None), (str(data) + "/", None)]:
+        listed, unlisted = resolve_inputs(train, eval_), unlisted_inputs(train, eval_)
+        assert (unlisted.input_base, unlisted.input_config, unlisted.output_config) == \
+            (listed.input_base, listed.input_config, listed.output_config), (train, eval_)
+        assert unlisted.train_files == ()
+
+
+def test_unlisted_inputs_refuse_what_they_can_tell(tmp_path):
+    from components.input_files import InputError, unlisted_inputs
+    with pytest.raises(InputError, match="same file system"):
+        unlisted_inputs("gs://a/train.csv", "gs://b/eval.csv")
+    with pytest.raises(InputError, match="same files"):
+        unlisted_inputs("gs://a/data/", "gs://a/data")
