@@ -316,6 +316,47 @@ class MetadataConfig:
         help="ML Metadata connection as a ml_metadata ConnectionConfig text proto")
 
 
+REGISTRIES = ("none", "mlflow", "vertex")
+
+
+@dataclasses.dataclass
+class RegistryConfig:
+    """Where every blessed push is also registered (components/model_registry.py,
+    docs/registry.md). Not part of what a run computes: components' configs leave it out
+    (NOT_IN_COMPONENT_CONFIG), so changing it never re-trains a cached model."""
+    kind: str = _field(
+        "none", flag="--registry", metavar="none|mlflow|vertex", choices=REGISTRIES,
+        help="also register every blessed push as a new version of one registered model: "
+        "mlflow (alias champion moved to it) or vertex (Vertex AI Model Registry, compile only)")
+    uri: Optional[str] = _field(
+        None, flag="--registry-uri", metavar="URI",
+        default_help="sqlite:///OUTPUT/mlflow.db",
+        help="the MLflow tracking URI, e.g. http://host:5000 (a compiled pipeline needs one "
+        "its cluster can reach)")
+    model: Optional[str] = _field(
+        None, flag="--registry-model", metavar="NAME", default_help="the pipeline name",
+        help="the registered model's name (MLflow), or its display name (Vertex)")
+    vertex_project: Optional[str] = _field(
+        None, flag="--vertex-project", metavar="PROJECT", commands=("compile",),
+        default_help="none", help="the Google Cloud project of --registry vertex")
+    vertex_region: Optional[str] = _field(
+        None, flag="--vertex-region", metavar="REGION", commands=("compile",),
+        default_help="none", help="the region of --registry vertex, e.g. europe-west4")
+    vertex_model_id: Optional[str] = _field(
+        None, flag="--vertex-model-id", metavar="ID", commands=("compile",),
+        default_help="the registered model's name, as a Vertex model id",
+        help="the Vertex AI model every push becomes a version of")
+    serving_image: Optional[str] = _field(
+        None, flag="--serving-image", metavar="IMAGE", commands=("compile",),
+        default_help="none", help="the serving container of --registry vertex, e.g. "
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest")
+
+
+# Sections that say where results go, not what is computed: left out of the config a
+# component receives (RunContext), so they key no cache; `from_dict` fills their defaults.
+NOT_IN_COMPONENT_CONFIG = ("registry",)
+
+
 @dataclasses.dataclass
 class PipelineConfig:
     pipeline_name: str = _field(
@@ -344,6 +385,7 @@ class PipelineConfig:
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
     pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
+    registry: RegistryConfig = dataclasses.field(default_factory=RegistryConfig)
 
     @property
     def output_dir(self) -> str:
@@ -579,6 +621,14 @@ def validate(config: "PipelineConfig") -> None:
     need(not p.steps or p.use_training_text or p.corpus,
          "pretrain.use_training_text=false leaves nothing to pre-train on: give "
          "--pretrain-corpus PATH")
+    r = config.registry
+    need(r.kind in REGISTRIES, f"--registry {r.kind}: expected one of {', '.join(REGISTRIES)}")
+    vertex = ("--vertex-project", r.vertex_project), ("--vertex-region", r.vertex_region), \
+        ("--serving-image", r.serving_image)
+    need(r.kind != "vertex" or all(value for _, value in vertex),
+         "--registry vertex needs " + ", ".join(flag for flag, value in vertex if not value)
+         + " (e.g. --vertex-project my-project --vertex-region europe-west4 --serving-image "
+         "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest)")
 
 
 def _coerce(raw: str, annotation: Any, key: str) -> Any:
@@ -757,7 +807,7 @@ def from_dict(d: Dict[str, Any]) -> PipelineConfig:
     unknown = sorted(set(d) - set(names))
     if unknown:
         raise ConfigError(f"config has no field {', '.join(unknown)}")
-    missing = [name for name in names if name not in d]
+    missing = [name for name in names if name not in d and name not in NOT_IN_COMPONENT_CONFIG]
     if missing and component is None:
         raise ConfigError(f"config lacks {', '.join(missing)}")
     config = PipelineConfig.__new__(PipelineConfig)
@@ -766,7 +816,9 @@ def from_dict(d: Dict[str, Any]) -> PipelineConfig:
         if dataclasses.is_dataclass(cls):
             values = d.get(name, {})
             fields = {f.name for f in dataclasses.fields(cls)}
-            if set(values) == fields:
+            if name not in d and name in NOT_IN_COMPONENT_CONFIG:
+                value = cls()
+            elif set(values) == fields:
                 value = cls(**values)
             elif component is None:
                 absent = sorted(fields - set(values)) or sorted(set(values) - fields)

@@ -24,6 +24,7 @@ from components.bad_rows import RowChecks
 from components import free_text_schema
 from components.free_text_schema import FreeTextSchema
 from components.input_files import unlisted_inputs
+from components import model_registry
 from components.pretrainer import ElectraPretrainer
 from components.text_example_gen import TextExampleGen, resolve_inputs
 from pipeline.evaluation import evaluate_and_gate
@@ -158,6 +159,11 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir))
     ).with_id("Pusher")
+    # --registry: every blessed push also becomes a registered model version.
+    registry = model_registry.create(
+        cfg, pusher, evaluation.blessing, trainer.outputs["model"], example_gen.outputs["examples"],
+        checkpoint=context.checkpoint_dir, metadata_store="" if "://" in cfg.output_dir
+        else cfg.metadata.mysql or cfg.metadata.config_file or cfg.metadata_path)
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.run_pipeline_name,
@@ -166,7 +172,7 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     *([source_schema_gen] if source_schema_gen else []), schema_gen,
                     example_validator, anomaly_gate,
                     *drift_nodes, transform, *([pretrainer] if pretrainer else []), trainer,
-                    *evaluation.components, pusher],
+                    *evaluation.components, pusher, *([registry] if registry else [])],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam_args,

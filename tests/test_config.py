@@ -258,7 +258,8 @@ def test_every_flag_maps_to_a_config_field():
             "--pretrain-steps", "--pretrain-corpus", "--schema", "--output", "--pipeline-name",
             "--max-seq-length", "--epochs", "--batch-size", "--learning-rate",
             "--require-beat-baseline", "--labels", "--slice-column", "--no-cache",
-            "--metadata-mysql", "--metadata-config"} == field_flags
+            "--metadata-mysql", "--metadata-config",
+            "--registry", "--registry-uri", "--registry-model"} == field_flags
 
 
 def test_flags_keep_their_meaning():

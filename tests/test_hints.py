@@ -404,6 +404,24 @@ def test_compile_local_checkpoint_hints(tmp_path, capfd, kind):
     assert cli.main([*compile_args, "--checkpoint", str(copy)]) == 0, capfd.readouterr().err
 
 
+def test_registry_uri_hint(tmp_path, capfd):
+    """A compiled pipeline cannot use the default SQLite registry in its gs:// root; the hint's
+    --registry-uri compiles, and the registering step gets it."""
+    import json
+    from pipeline import cli
+    train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(30))
+    out = tmp_path / "p.json"
+    args = ["compile", "--image", "img", "--pipeline-root", "gs://b/root", "--out", str(out),
+            "--train", str(train), "--label-counts", '{"neg": 15, "pos": 15}',
+            "--checkpoint", "google/electra-small-discriminator", "--registry", "mlflow"]
+    assert cli.main(args) == 2
+    assert "pass --registry-uri http://HOST:5000" in capfd.readouterr().err
+    assert cli.main([*args, "--registry-uri", "http://mlflow.internal:5000"]) == 0
+    task = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]["ModelRegistry"]
+    assert task["inputs"]["parameters"]["tracking_uri"]["runtimeValue"]["constantValue"][
+        "stringValue"] == "http://mlflow.internal:5000"
+
+
 # ------------------------------------------------------------------------ completeness
 
 # Each message of the code that tells the user what to pass or rerun with: (file, a piece of
@@ -441,6 +459,7 @@ HINTS = {
         test_locked_output_hint_and_runs_output_hint,
     ("pipeline/beam_options.py", "such as --beam-arg --name=value"): test_beam_arg_hint,
     ("pipeline/compiler.py", "pass --label-counts"): test_compile_label_counts_note,
+    ("components/model_registry.py", "pass --registry-uri"): test_registry_uri_hint,
     ("pipeline/compiler.py", "Build it with `electra-tfx run --checkpoint scratch`"):
         test_compile_local_checkpoint_hints,
     ("pipeline/compiler.py", "Run `electra-tfx run --checkpoint packaged`"):

@@ -34,8 +34,10 @@ class RunContext:
     resolve_in_trainer: bool = False
 
     def to_custom_config(self) -> Dict[str, Any]:
+        config = {key: value for key, value in self.config.to_dict().items()
+                  if key not in pipeline_config.NOT_IN_COMPONENT_CONFIG}  # no cache key
         return {
-            "config": self.config.to_dict(),
+            "config": config,
             "checkpoint_dir": self.checkpoint_dir,
             "lower_case": self.lower_case,
             "labels": list(self.labels),
