@@ -89,11 +89,10 @@ class ResumableTraining(tf_keras.callbacks.BackupAndRestore):
         # removes that, then all wait for each other, and only then does the chief remove the
         # shared folder (removing it earlier failed a worker's last save).
         if not strategy.extended.should_checkpoint:
-            shutil.rmtree(os.path.join(self.backup_dir, f"workertemp_{_task_id(strategy)}"),
-                          ignore_errors=True)
+            _rmtree(os.path.join(self.backup_dir, f"workertemp_{_task_id(strategy)}"))
         _barrier(strategy)
         if strategy.extended.should_checkpoint:
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            _rmtree(self.backup_dir)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
@@ -108,6 +107,15 @@ def _multi_worker(strategy) -> bool:
 
 def _task_id(strategy) -> int:
     return int(strategy.extended._task_id)  # Keras names its worker folders by it, too
+
+
+def _rmtree(path: str) -> None:
+    """Removes a folder, local or on a URI (gs://: a cluster's shared OUTPUT)."""
+    try:
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.rmtree(path)
+    except tf.errors.NotFoundError:
+        pass
 
 
 def _barrier(strategy) -> None:
