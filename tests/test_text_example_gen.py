@@ -324,3 +324,19 @@ def test_bad_input_error_comes_out_of_the_pipeline(tmp_path):
     with pytest.raises(BadInputError) as info:
         run_example_gen(tmp_path / "run", resolve_inputs(path))
     assert str(info.value).startswith(f"{path} line 2: invalid JSON")
+
+
+def test_example_gen_reads_a_non_posix_uri(tmp_path):
+    """Input on ram:// (TensorFlow's in-memory file system, as an object store: no folders of
+    its own), spelled out without listing as `compile --label-counts` does, read by the
+    ExampleGen through tf.io.gfile."""
+    from components.input_files import unlisted_inputs
+    from tests import fixtures
+    local = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(20))
+    base = f"ram://{tmp_path.name}/data"
+    tf.io.gfile.makedirs(base)
+    tf.io.gfile.copy(str(local), f"{base}/train.csv")
+    spec = unlisted_inputs(f"{base}/", eval_percent=20)
+    assert resolve_inputs(f"{base}/").input_config == spec.input_config
+    splits = run_example_gen(tmp_path / "run", spec)
+    assert sum(len(v) for v in splits.values()) == 20
