@@ -5,12 +5,11 @@ saved_model.pb last). TF Serving polls the base directory and picks up every num
 a push killed mid-copy leaves a half-written version that a server may try to load, and the
 next push never repairs it. Here the copy goes to a hidden `<base>/.tmp-<version>-<pid>/`
 beside it and is renamed to `<base>/<version>/` in one `rename(2)` (components/atomic_copy.py);
-leftovers of killed pushes are removed by the next push.
+leftovers of killed pushes are removed by the next push. A URI base (gs://, s3://, ...: object
+stores have no directory rename) gets every file but saved_model.pb first and it last.
 
 Everything else (the blessing check, the PushedModel artifact with its `pushed`,
 `pushed_destination` and `pushed_version` properties, the archive copy) is TFX's own.
-The serving directory must be on a local (POSIX) file system: object stores have no atomic
-directory rename.
 """
 import os
 from typing import Any, Dict, List
