@@ -184,3 +184,35 @@ def test_two_workers_train_in_step_export_once_and_resume_after_a_kill(
     assert not (tmp_path / "model_run1" / "history.json").exists()
     # The backup went with the success, the other worker's temporary folder with it.
     assert not list(backups.glob("train-*")), list(backups.rglob("*"))
+
+
+def test_run_fn_creates_the_strategy_before_anything_else(monkeypatch):
+    """MultiWorkerMirroredStrategy must come before any other TensorFlow op in the process
+    (reading the checkpoint or the data included): the fast guard of the slow test above."""
+    from trainer import distribution, run, training
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def record(name, result=None, stop=False):
+        def call(*args, **kwargs):
+            calls.append(name)
+            if stop:
+                raise Stop
+            return args[0] if result is None else result
+        return call
+
+    cfg = pipeline_config.with_training_defaults(pipeline_config.PipelineConfig(), "scratch", 32)
+    cfg.train.strategy = "multi-worker"
+    monkeypatch.setattr(distribution, "setup_strategy", record("strategy", result="S"))
+    monkeypatch.setattr(run.remote_checkpoint, "localize", record("checkpoint"))
+    monkeypatch.setattr(run.model_lib, "hidden_size", record("checkpoint", result=32))
+    monkeypatch.setattr(training, "bind", record("data", stop=True))
+    fn_args = types.SimpleNamespace(
+        custom_config=RunContext(cfg, "ckpt", True).to_custom_config(), base_model=None,
+        transform_output="graph")
+    with pytest.raises(Stop):
+        run.run_fn(fn_args)
+    assert calls[0] == "strategy" and calls.count("strategy") == 1, calls
