@@ -11,7 +11,8 @@ so a run gives the same updates on one device and on N (tests/test_distribution.
 - one-device: TensorFlow's default strategy (what a run did before this module existed).
 - mirrored: every local GPU (or the CPU) holds a replica; gradients are all-reduced.
 - multi-worker: MultiWorkerMirroredStrategy over the machines that TF_CONFIG names (set by
-  the training service, e.g. Vertex AI training); only the chief exports the model.
+  the training service, e.g. Vertex AI training); only the chief exports the model; a
+  cluster's setup and restarts in docs/scale.md.
 - tpu: TPUStrategy on the TPU named by `train.tpu` (empty: the one the environment names).
 
 `auto` (the default) picks what the machine computes fastest without losing accuracy:
