@@ -111,6 +111,12 @@ def register(*, tracking_uri: str, model_name: str, model_dir: str, metrics: Dic
             "run_id": version.run_id or "", "tracking_uri": tracking_uri}
 
 
+def find_push(tracking_uri: str, model_name: str, pushed_destination: str):
+    """The version registered for the push to `pushed_destination`, or None."""
+    return _existing_version(client(tracking_uri), model_name,
+                             {"electra_tfx.pushed_destination": pushed_destination})
+
+
 def attach_files(tracking_uri: str, run_id: str, paths, pipeline_run: str = "") -> None:
     """Adds files written after the pipeline (the model card) to a registered version's run,
     at the top and beside the SavedModel (`model/`), and tags the run with the pipeline run."""
@@ -121,6 +127,10 @@ def attach_files(tracking_uri: str, run_id: str, paths, pipeline_run: str = "") 
             mlflow_client.log_artifact(run_id, path, ARTIFACT_PATH)
     if pipeline_run:
         mlflow_client.set_tag(run_id, "electra_tfx.pipeline_run", pipeline_run)
+
+
+def champion_version(tracking_uri: str, model_name: str) -> str:
+    return str(client(tracking_uri).get_model_version_by_alias(model_name, CHAMPION).version)
 
 
 def download_champion(tracking_uri: str, model_name: str, dst_path: str) -> str:

@@ -258,3 +258,20 @@ def create(cfg: pipeline_config.PipelineConfig, pusher, blessing, model, example
                          vertex_region=cfg.registry.vertex_region,
                          vertex_model_id=vertex_model_id(cfg),
                          serving_image=cfg.registry.serving_image, **common)
+
+
+def after_run(cfg: pipeline_config.PipelineConfig, pushed_path: Optional[str],
+              card_files: List[str]) -> Optional[str]:
+    """After a local run (`electra-tfx run`): the model card, written once the pipeline has
+    ended, is added to the run of the version its push was registered as (compiled pipelines
+    write no card: their runs carry decision.json). Returns the line the console prints."""
+    if cfg.registry.kind != MLFLOW or not pushed_path:
+        return None
+    from components import mlflow_registry
+    uri, name = tracking_uri(cfg), model_name(cfg)
+    version = mlflow_registry.find_push(uri, name, pushed_path)
+    if version is None:
+        return None
+    mlflow_registry.attach_files(uri, version.run_id, card_files)
+    return (f"Registered: models:/{name}/{version.version} (alias {CHAMPION} on version "
+            f"{mlflow_registry.champion_version(uri, name)}) in {uri}")

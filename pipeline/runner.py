@@ -150,10 +150,26 @@ def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False,
         return EXIT_BAD_INPUT
     # The report first: the summary ends with its path, and with the command's whole time.
     report_path = report.write_after_run(cfg, checkpoint, since=started, announce=False)
+    _registered_card(cfg, record)
     print()
     print(summary.format_summary(cfg, record, checkpoint, scan, time.time() - started,
                                  report_path=report_path), flush=True)
     return exit_code(record)
+
+
+def _registered_card(cfg: pipeline_config.PipelineConfig, record) -> None:
+    """--registry mlflow: the model card joins the registered version (never fails the run)."""
+    from components import model_registry
+    try:
+        line = model_registry.after_run(cfg, record.pushed_path, [
+            os.path.join(record.pushed_path or "", name) for name in ("model_card.md",
+                                                                      "model_card.json")])
+    except Exception as exc:  # noqa: BLE001
+        print(f"electra-tfx: could not add the model card to the registry: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return
+    if line:
+        print(line, flush=True)
 
 
 def exit_code(record) -> int:

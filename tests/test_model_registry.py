@@ -126,14 +126,22 @@ def test_a_cached_push_is_registered_once(sqlite_registry):
     assert len(mlflow_registry.client(uri).search_model_versions(f"name = '{MODEL}'")) == 2
 
 
-def test_model_card_is_attached_to_the_version_run(sqlite_registry):
+def test_model_card_written_after_the_run_joins_its_version(sqlite_registry):
+    """`run` writes the card once the pipeline has ended; it is added to the run of the
+    version its push became, at the top and beside the SavedModel."""
+    import pipeline_config
     tmp, uri, (_, _, second) = sqlite_registry
     card = tmp / "model_card.md"
     card.write_text("# sentiment\n")
-    mlflow_registry.attach_files(uri, second.get_string_custom_property("run_id"), [str(card)])
-    files = {a.path for a in mlflow_registry.client(uri).list_artifacts(
-        second.get_string_custom_property("run_id"), "model")}
-    assert "model/model_card.md" in files
+    cfg = pipeline_config.PipelineConfig()
+    cfg.registry.kind, cfg.registry.uri, cfg.registry.model = "mlflow", uri, MODEL
+    line = model_registry.after_run(cfg, f"/serving/{MODEL}/1003", [str(card), "/no/such.json"])
+    assert line == f"Registered: models:/{MODEL}/2 (alias champion on version 2) in {uri}"
+    run_id = second.get_string_custom_property("run_id")
+    client = mlflow_registry.client(uri)
+    assert "model_card.md" in {a.path for a in client.list_artifacts(run_id)}
+    assert "model/model_card.md" in {a.path for a in client.list_artifacts(run_id, "model")}
+    assert model_registry.after_run(cfg, None, [str(card)]) is None  # nothing pushed
 
 
 def test_champion_downloads_and_loads_with_tensorflow_only(sqlite_registry, tmp_path):
