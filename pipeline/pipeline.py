@@ -153,11 +153,15 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
 
     # TFX's Pusher with an atomic copy (write beside, then rename): a killed push never
     # leaves a partial version for TF Serving. Same node id, outputs and properties.
+    # It pushes only a model TF Serving can load (its ops) and adds warm-up requests from the
+    # eval examples (docs/serving.md).
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluation.blessing,
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir))
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)),
+        examples=example_gen.outputs["examples"],
+        custom_config={"serve_text_inputs": task.serving_text_inputs(cfg)},
     ).with_id("Pusher")
     # --registry: every blessed push also becomes a registered model version.
     registry = model_registry.create(

@@ -43,6 +43,9 @@ class RunRecord:
     pushed_path: Optional[str]
     evaluation_uri: Optional[str] = None
     model_uri: Optional[str] = None
+    # Why a blessed model was not pushed (the Pusher's TF Serving check), e.g. "the model uses
+    # op TFText>RoundRobinTrim, which TF Serving 2.16 (...) does not have: ...".
+    not_pushed_reason: Optional[str] = None
     # Rows read and bad rows per input split of the ExampleGen ({"train": {"rows": 480,
     # "bad": 3}}; "single_split" before a hash split), and where the bad rows were written.
     bad_rows: Dict[str, Dict[str, int]] = dataclasses.field(default_factory=dict)
@@ -180,6 +183,9 @@ def read_run(metadata_path: str, run_id: Optional[str] = None, files: bool = Tru
                 pushed = artifact.custom_properties.get("pushed")
                 if pushed is not None and pushed.int_value:
                     record.pushed_path = artifact.custom_properties["pushed_destination"].string_value
+                elif "not_pushed_reason" in artifact.custom_properties:
+                    record.not_pushed_reason = \
+                        artifact.custom_properties["not_pushed_reason"].string_value
             elif kind == "Model" and name == PRETRAINER:
                 record.pretraining = _pretraining_report(artifact.uri) if files else None
                 record.pretraining_cached = record.components[-1].state == "cached"

@@ -80,6 +80,8 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
         if record.require_beat_baseline is False and gap is not None and gap < 0:
             lines.append(f"WARNING: the pushed model is worse than the simple baseline by "
                          f"{-gap:.4g} (beating it was waived with --no-require-beat-baseline).")
+    elif record.not_pushed_reason:
+        lines.append(f"Nothing pushed: {record.not_pushed_reason}.")
     else:
         lines.append("Nothing pushed.")
     timing = ", ".join(f"{c.name} {c.seconds:.1f}s{' (cached)' if c.state == 'cached' else ''}"

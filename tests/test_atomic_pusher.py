@@ -31,7 +31,8 @@ def fake_saved_model(path: pathlib.Path, files: int = 40) -> pathlib.Path:
         (path / "variables" / f"variables.data-{i:05d}-of-{files:05d}").write_bytes(
             os.urandom(4096))
     (path / "variables" / "variables.index").write_bytes(b"index")
-    (path / "saved_model.pb").write_bytes(b"graph")
+    # An empty but valid SavedModel proto (schema version 1): the TF Serving op check reads it.
+    (path / "saved_model.pb").write_bytes(b"\x08\x01")
     return path
 
 

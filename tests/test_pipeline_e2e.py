@@ -48,6 +48,16 @@ def test_run_is_blessed_and_pushed(first_run, tiny_checkpoint):
     versions = list((output / "serving" / "electra_classifier").iterdir())
     assert len(versions) == 1 and versions[0].name.isdigit()
     assert (versions[0] / "saved_model.pb").exists()
+    # TF Serving: the version passed the op check and carries warm-up requests (eval examples)
+    # for both signatures, which run against it (docs/serving.md).
+    from components import serving_compat, serving_warmup
+    assert serving_compat.check_saved_model(str(versions[0])).ok
+    warmup = serving_warmup.read_warmup(str(versions[0]))
+    assert sorted(log.predict_log.request.model_spec.signature_name for log in warmup) == \
+        ["serve_text", "serve_text", "serving_default", "serving_default"]
+    answers = serving_warmup.replay(str(versions[0]), warmup)
+    assert [a["labels"].shape[0] for a in answers] == [1, 4, 1, 4]
+    assert answers[1]["labels"].numpy().tolist() == answers[3]["labels"].numpy().tolist()
     assert (output / "metadata.sqlite").exists()
     assert f"Pushed to {versions[0]}" in proc.stdout
     # Keras progress on the console, TensorBoard logs and the history in the run's output.

@@ -53,6 +53,7 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
     data.blessed = record.blessed
     data.failed_checks = list(record.failed_checks)
     data.pushed_path = record.pushed_path
+    data.not_pushed_reason = record.not_pushed_reason
     data.components = [ComponentTime(c.name, c.state, c.seconds) for c in record.components]
     # Set by a blessing gate that weighs several rules (absolute bar, no regression against
     # the last blessed model, beating the in-pipeline baseline), when the pipeline has one.

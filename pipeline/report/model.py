@@ -168,6 +168,7 @@ class ReportData:
     quick: bool = False  # a --quick run (pipeline_config.quick_note is among the warnings)
     stopped_at: Optional[str] = None  # the component where the run stopped, if it did
     pushed_path: Optional[str] = None
+    not_pushed_reason: Optional[str] = None  # the Pusher's TF Serving check refused the model
     components: List[ComponentTime] = dataclasses.field(default_factory=list)
     lineage: List[LineageStep] = dataclasses.field(default_factory=list)
 
@@ -212,6 +213,8 @@ class ReportData:
     def push_text(self) -> str:
         if self.pushed_path:
             return f"Pushed version {self.pushed_version} to {self.pushed_path}."
+        if self.not_pushed_reason:
+            return f"Nothing pushed: {self.not_pushed_reason}."
         return "Nothing pushed."
 
     def metric_label(self, name: str) -> str:

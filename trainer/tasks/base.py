@@ -84,6 +84,11 @@ class Task(abc.ABC):
         trainer/tasks/__init__.py's INPUT_COLUMNS names them."""
         return input_columns(config, self.name)[0]
 
+    def serving_text_inputs(self, config) -> Dict[str, str]:
+        """`serve_text`'s input names -> the raw column feeding each (the TF Serving warm-up
+        requests are read from eval examples: components/serving_warmup.py)."""
+        return dict(zip(("text", "text_pair"), self.raw_text_columns(config)))
+
     def raw_label_column(self, config) -> Optional[str]:
         """The raw column whose values the data scan counts (None: nothing to count)."""
         return input_columns(config, self.name)[1]

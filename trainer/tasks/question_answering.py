@@ -167,6 +167,9 @@ class QuestionAnsweringTask(Task):
         return [span_exact_match]
 
     # ---- Export ----------------------------------------------------------------------
+    def serving_text_inputs(self, config) -> Dict[str, str]:
+        return {"question": config.data.question_column, "context": config.data.context_column}
+
     def serving_signatures(self, model, transform_output: tft.TFTransformOutput,
                            context: RunContext):
         cfg = context.config
