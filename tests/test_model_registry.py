@@ -147,9 +147,15 @@ def test_model_card_written_after_the_run_joins_its_version(sqlite_registry):
 def test_champion_downloads_and_loads_with_tensorflow_only(sqlite_registry, tmp_path):
     _, uri, _ = sqlite_registry
     path = mlflow_registry.download_champion(uri, MODEL, str(tmp_path))
-    loaded = tf.saved_model.load(path)
-    out = loaded.signatures["serving_default"](x=tf.constant([1.0]))
-    assert out["y"].numpy().tolist() == [4.0]  # the second blessed push: bias 3
+    # In a process that imports TensorFlow and nothing of MLflow or this project.
+    code = ("import sys, tensorflow as tf\n"
+            "m = tf.saved_model.load(sys.argv[1])\n"
+            "print(m.signatures['serving_default'](x=tf.constant([1.0]))['y'].numpy().tolist())\n"
+            "assert not [n for n in sys.modules if n.startswith(('mlflow', 'components'))]\n")
+    done = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[4.0]"  # the second blessed push: bias 3
 
 
 # ---- Vertex AI --------------------------------------------------------------------------
