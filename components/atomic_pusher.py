@@ -10,6 +10,7 @@ stores have no directory rename) gets every file but saved_model.pb first and it
 
 Everything else (the blessing check, the PushedModel artifact with its `pushed`,
 `pushed_destination` and `pushed_version` properties, the archive copy) is TFX's own.
+
 Before anything is copied, a blessed model must pass the TF Serving compatibility check
 (components/serving_compat.py): a model that uses an op the target TF Serving does not have is
 not pushed (`pushed` 0) and the PushedModel's `not_pushed_reason` names the op. The pushed copy

@@ -11,7 +11,8 @@ function in their function libraries (calls of library functions by name are not
 What stock TF Serving links (`tensorflow/serving`, `tensorflow_serving/model_servers/BUILD`,
 `SUPPORTED_TENSORFLOW_OPS`): TensorFlow's own ops plus `@org_tensorflow_text//tensorflow_text:
 ops_lib`, with TF Text pinned at 2.12.1 in TF Serving 2.12 to 2.19 (tensorflow/serving#2267:
-newer TF Text ops such as the trimmers' are missing from the stock server).
+"Op type not registered 'TFText>RoundRobinTrim'" from a model saved with TF Text 2.18;
+tensorflow/serving#4057, still open: "The embedded TensorFlow Text version is 2.12.1").
 
 - TensorFlow's ops: approximated by the ops registered in the installed TensorFlow (2.16 here,
   the default target) minus those registered by TF Text's libraries (read from their own op

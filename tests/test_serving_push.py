@@ -160,3 +160,41 @@ def test_no_examples_no_warmup(wordpiece_model, tmp_path):
     version = pathlib.Path(pushed.get_string_custom_property("pushed_destination"))
     assert (version / "saved_model.pb").is_file()
     assert not (version / serving_warmup.WARMUP_FILE).exists()
+
+
+def test_the_pipeline_gives_the_pusher_the_examples_and_the_text_columns(tmp_path):
+    import json
+
+    import pipeline_config
+    from pipeline.pipeline import create_pipeline
+    from tests import fixtures
+    from trainer.run_context import RunContext
+    cfg = pipeline_config.PipelineConfig(output=str(tmp_path / "out"))
+    cfg.data.train = str(fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(10)))
+    cfg.model.max_seq_length = 16
+    pipeline = create_pipeline(RunContext(cfg, str(tmp_path), True), {"neg": 5, "pos": 5})
+    (pusher,) = [c for c in pipeline.components if c.id == "Pusher"]
+    (example_gen,) = [c for c in pipeline.components if c.id.endswith("ExampleGen")]
+    assert pusher.inputs["examples"].producer_component_id == example_gen.id
+    assert json.loads(pusher.exec_properties["custom_config"]) == {
+        "serve_text_inputs": {"text": cfg.data.text_column}}
+
+
+def test_the_summary_and_the_report_say_why_nothing_was_pushed():
+    import types
+
+    import pipeline_config
+    from pipeline import summary
+    from pipeline.report.model import ReportData
+    from pipeline.run_record import RunRecord
+    reason = serving_compat.Compatibility(
+        serving_compat.TARGETS["2.16"][1], ["TFText>RoundRobinTrim"], 40).describe()
+    record = RunRecord(run_id="r", components=[], split_counts={"train": 10}, anomalies_found=0,
+                       candidate_metrics={}, baseline_metrics={}, blessed=True,
+                       failed_checks=[], pushed_path=None, not_pushed_reason=reason)
+    checkpoint = types.SimpleNamespace(requested="c", source="local", path="/c", warning=None)
+    scan = types.SimpleNamespace(label_counts={}, num_examples=10)
+    text = summary.format_summary(pipeline_config.PipelineConfig(), record, checkpoint, scan, 1.0)
+    assert ("Nothing pushed: the model uses op TFText>RoundRobinTrim, which TF Serving 2.16 "
+            "(TensorFlow's ops + TF Text 2.12.1) does not have") in text
+    assert "TFText>RoundRobinTrim" in ReportData(run_id="r", not_pushed_reason=reason).push_text()
