@@ -185,6 +185,9 @@ class ModelRegistryExecutor(base_executor.BaseExecutor):
             registered.set_int_custom_property("registered", 0)
             return
         run_id = getattr(getattr(self, "_context", None), "pipeline_run_id", None)
+        # A local run reads its commit here (not a parameter: a commit would key the cache).
+        exec_properties = {**exec_properties,
+                           "git_commit": exec_properties.get("git_commit") or git_commit()}
         tags = run_tags(input_dict, exec_properties, run_id)
         metrics = decision_metrics(_custom(blessing, "rules") or "")
         if _custom(blessing, "baseline_gap") is not None:
@@ -245,7 +248,9 @@ def create(cfg: pipeline_config.PipelineConfig, pusher, blessing, model, example
     common = dict(pushed_model=pusher.outputs["pushed_model"], model_blessing=blessing,
                   model=model, examples=examples, registry=registry,
                   model_name=model_name(cfg), pipeline_name=cfg.run_pipeline_name,
-                  checkpoint=checkpoint, git_commit=git_commit(),
+                  checkpoint=checkpoint,
+                  # Compiled: the commit that built the spec; a local run reads it when it runs.
+                  git_commit=git_commit() if "://" in cfg.output_dir else "",
                   metadata_store=metadata_store)
     if registry == MLFLOW:
         return ModelRegistry(tracking_uri=tracking_uri(cfg), **common)

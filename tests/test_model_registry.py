@@ -321,3 +321,11 @@ def test_registry_settings_key_no_component_cache():
     assert contexts[0].transform_custom_config() == contexts[1].transform_custom_config()
     assert pipeline_config.from_dict(contexts[1].to_custom_config()["config"]).registry == \
         pipeline_config.RegistryConfig()
+
+
+def test_git_commit_is_known_in_a_checkout_or_from_the_environment(monkeypatch):
+    import re
+    monkeypatch.delenv("ELECTRA_TFX_GIT_COMMIT", raising=False)
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", model_registry.git_commit())
+    monkeypatch.setenv("ELECTRA_TFX_GIT_COMMIT", "0123abc")  # an image built without .git
+    assert model_registry.git_commit() == "0123abc"
