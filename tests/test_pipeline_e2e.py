@@ -37,7 +37,7 @@ def first_run(tmp_path_factory, tiny_checkpoint):
     output = root / "out"
     proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
                    "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
-                   "--pretrain-corpus", str(corpus))
+                   "--pretrain-corpus", str(corpus), "--registry", "mlflow")
     return root, train, output, proc
 
 
@@ -89,6 +89,18 @@ def test_run_is_blessed_and_pushed(first_run, tiny_checkpoint):
     assert card["checkpoint"]["requested"] == tiny_checkpoint
     assert card["checkpoint"]["architecture"].startswith("electra: 1 layers, hidden 32")
     assert "## Limitations" in (versions[0] / "model_card.md").read_text()
+    # --registry mlflow (docs/registry.md): the push is version 1 of the registered model,
+    # champion, leading back to this run's ML Metadata, with the model card.
+    from components import mlflow_registry
+    uri = f"sqlite:///{output / 'mlflow.db'}"
+    registered = mlflow_registry.find_push(uri, "electra-tfx", str(versions[0]))
+    assert str(registered.version) == mlflow_registry.champion_version(uri, "electra-tfx") == "1"
+    assert registered.tags["mlmd.store"] == str(output / "metadata.sqlite")
+    assert registered.tags["electra_tfx.checkpoint"] == tiny_checkpoint
+    assert "model/model_card.md" in {a.path for a in mlflow_registry.client(uri).list_artifacts(
+        registered.run_id, "model")}
+    assert f"Registered: models:/electra-tfx/1 (alias champion on version 1) in {uri}" \
+        in proc.stdout
 
 
 def test_pushed_model_answers_raw_text(first_run):
