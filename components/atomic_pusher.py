@@ -15,8 +15,10 @@ Before anything is copied, a blessed model must pass the TF Serving compatibilit
 (components/serving_compat.py): a model that uses an op the target TF Serving does not have is
 not pushed (`pushed` 0) and the PushedModel's `not_pushed_reason` names the op. The pushed copy
 carries `assets.extra/tf_serving_warmup_requests` (components/serving_warmup.py) built from
-the optional `examples` input's eval split: the model is copied into the PushedModel artifact
-first (TFX's archive copy), the warm-up file is added there, and that copy is published.
+the optional `examples` input's eval split, replayed against the model first (TF Serving
+refuses a version whose warm-up request fails, so such a model is not pushed either): the model
+is copied into the PushedModel artifact first (TFX's archive copy), the warm-up file is added
+there, and that copy is published.
 `custom_config`: {"serve_text_inputs": {serve_text input: example column},
 "serving_target": TF Serving version, default serving_compat.DEFAULT_TARGET}.
 """
@@ -70,26 +72,38 @@ class AtomicPusherExecutor(pusher_executor.Executor):
             model_push.set_string_custom_property(NOT_PUSHED_REASON, reason)
             return
         logging.info("TF Serving check: %s.", compatibility.describe())
+        try:
+            warmup_logs = _warmup_logs(model_path, input_dict.get(EXAMPLES_KEY),
+                                       config.get("serve_text_inputs"))
+        except serving_warmup.WarmupFailed as failed:
+            # TF Serving refuses a version whose warm-up request fails: not pushed either.
+            logging.error("Model not pushed: %s.", failed)
+            self._MarkNotPushed(model_push)
+            model_push.set_string_custom_property(NOT_PUSHED_REASON, str(failed))
+            return
         # As TFX's Pusher: the pushed model is also archived in the PushedModel artifact. That
         # copy gets the warm-up requests and is the one published.
         io_utils.copy_dir(model_path, model_push.uri)
-        warmup = _write_warmup(model_push.uri, input_dict.get(EXAMPLES_KEY),
-                               config.get("serve_text_inputs"))
+        warmup = serving_warmup.write_warmup(model_push.uri, warmup_logs)
         if warmup:
-            logging.info("TF Serving warm-up requests written to %s.", warmup)
+            logging.info("TF Serving warm-up requests written to %s (replayed: they run).",
+                         warmup)
         serving_path = push_atomically(model_push.uri, destination.filesystem.base_directory)
         logging.info("Model written to serving path %s.", serving_path)
         self._MarkPushed(model_push, pushed_destination=serving_path,
                          pushed_version=os.path.basename(serving_path))
 
 
-def _write_warmup(model_dir: str, examples: Optional[List[types.Artifact]],
-                  text_inputs: Optional[Dict[str, str]]) -> Optional[str]:
+def _warmup_logs(model_dir: str, examples: Optional[List[types.Artifact]],
+                 text_inputs: Optional[Dict[str, str]]) -> list:
+    """The warm-up requests from the eval examples, replayed against the model (raises
+    serving_warmup.WarmupFailed); none without examples."""
     if not examples:
-        return None
+        return []
     records = serving_warmup.eval_records(examples[0].uri)
-    return serving_warmup.write_warmup(
-        model_dir, serving_warmup.warmup_logs(model_dir, records, text_inputs))
+    logs = serving_warmup.warmup_logs(model_dir, records, text_inputs)
+    serving_warmup.check_replay(model_dir, logs)
+    return logs
 
 
 class AtomicPusherSpec(standard_component_specs.PusherSpec):

@@ -13,6 +13,8 @@ The requests are real eval examples (the ExampleGen's `Split-eval`), written by 
                      feeds it (the task's serving_text_inputs; several values joined by a
                      space, as the whitespace-split token columns of token classification).
 Each signature gets a request of one example and one of up to WARMUP_EXAMPLES (two batch sizes).
+The Pusher replays them against the model before it writes them (check_replay): TF Serving
+refuses to load a version whose warm-up request fails.
 """
 import os
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -96,6 +98,34 @@ def warmup_logs(model_dir: str, records: Sequence[bytes],
     return logs
 
 
+class WarmupFailed(Exception):
+    """A warm-up request the model cannot run (TF Serving would refuse to load the version)."""
+
+
+def _error_text(error: Exception) -> str:
+    """The telling line of an error (TensorFlow's start with "Graph execution error:")."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    telling = [line for line in lines if line and not line.startswith(
+        ("Graph execution error", "Detected at node", "<stack traces", "[["))]
+    return f"{type(error).__name__}: {(telling or lines or [''])[0][:300]}"
+
+
+def check_replay(model_dir: str, logs: Sequence) -> None:
+    """Replays `logs` against the SavedModel as `replay` does; raises WarmupFailed naming the
+    signature and the error when one fails."""
+    if not logs:
+        return
+    model = tf.saved_model.load(model_dir)
+    for log in logs:
+        try:
+            _call(model, log)
+        except Exception as error:  # noqa: BLE001 — any failure of the model on a request
+            raise WarmupFailed(
+                f"the model failed on a warm-up request (real eval examples) to "
+                f"{log.predict_log.request.model_spec.signature_name}: {_error_text(error)}; "
+                f"TF Serving would refuse to load it") from error
+
+
 def write_warmup(model_dir: str, logs: Sequence) -> Optional[str]:
     """Writes `logs` to `<model_dir>/assets.extra/tf_serving_warmup_requests`; None if empty."""
     if not logs:
@@ -120,10 +150,11 @@ def replay(model_dir: str, logs: Sequence) -> List[Dict[str, "tf.Tensor"]]:
     """Calls the loaded SavedModel's signature with each request's inputs, as TF Serving does
     at load time; returns the outputs (raises on a request the model cannot run)."""
     model = tf.saved_model.load(model_dir)
-    outputs = []
-    for log in logs:
-        request = log.predict_log.request
-        signature = model.signatures[request.model_spec.signature_name or EXAMPLES_SIGNATURE]
-        outputs.append(signature(**{name: tf.constant(tf.make_ndarray(tensor))
-                                    for name, tensor in request.inputs.items()}))
-    return outputs
+    return [_call(model, log) for log in logs]
+
+
+def _call(model, log) -> Dict[str, "tf.Tensor"]:
+    request = log.predict_log.request
+    signature = model.signatures[request.model_spec.signature_name or EXAMPLES_SIGNATURE]
+    return signature(**{name: tf.constant(tf.make_ndarray(tensor))
+                        for name, tensor in request.inputs.items()})

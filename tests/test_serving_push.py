@@ -46,6 +46,15 @@ class TrimmerModel(WordPieceModel):
         return {"length": first.row_lengths() + second.row_lengths()}
 
 
+class FailingModel(WordPieceModel):
+    """Fails on any text with the word "bad" (as a model that breaks on some real input)."""
+
+    def predict(self, text):
+        bad = tf.reduce_any(tf.strings.regex_full_match(text, ".*bad.*"))
+        with tf.control_dependencies([tf.debugging.assert_equal(bad, False, message="bad")]):
+            return super().predict(tf.identity(text))
+
+
 def save(module: WordPieceModel, path: pathlib.Path) -> pathlib.Path:
     spec = {"sentence": tf.io.FixedLenFeature([], tf.string)}
 
@@ -153,6 +162,18 @@ def test_the_pushed_model_carries_warmup_requests_that_run(wordpiece_model, tmp_
     assert [o["length"].shape[0] for o in outputs] == [1, 4, 1, 4]
     # The same examples give the same answers through either signature.
     assert outputs[1]["length"].numpy().tolist() == outputs[3]["length"].numpy().tolist()
+
+
+def test_a_model_that_fails_on_a_warmup_request_is_not_pushed(tmp_path):
+    model = save(FailingModel(), tmp_path / "model" / "Format-Serving")
+    pushed = push(model, tmp_path, eval_examples(tmp_path / "examples"))
+    assert pushed.get_int_custom_property("pushed") == 0
+    reason = pushed.get_string_custom_property(atomic_pusher.NOT_PUSHED_REASON)
+    assert reason.startswith("the model failed on a warm-up request (real eval examples) to "
+                             "serving_default: InvalidArgumentError: assertion failed: [bad]"), reason
+    assert not (tmp_path / "serving").exists() or not any(
+        p.name.isdigit() for p in (tmp_path / "serving").iterdir())
+    assert not (tmp_path / "pushed_model" / "saved_model.pb").exists()  # nor archived
 
 
 def test_no_examples_no_warmup(wordpiece_model, tmp_path):
