@@ -38,6 +38,15 @@ def register(*, project: str, region: str, model_id: str, display_name: str, art
     except exceptions.NotFound:
         parent_model = None
     description = "; ".join(f"{key}={value}" for key, value in sorted(tags.items()))
+    destination = tags.get("electra_tfx.pushed_destination")
+    if parent_model and destination:  # a re-run whose push was cached: registered once
+        marker = f"electra_tfx.pushed_destination={destination};"
+        for version in parent.versioning_registry.list_versions():
+            if marker in (version.version_description or "") + ";":
+                return {"registry": "vertex", "model_name": display_name,
+                        "version": str(version.version_id),
+                        "model_uri": f"{parent_model}@{version.version_id}",
+                        "resource_name": parent_model}
     model = aiplatform.Model.upload(
         display_name=display_name,
         artifact_uri=artifact_uri,

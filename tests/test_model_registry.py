@@ -201,6 +201,20 @@ def test_vertex_uploads_a_version_of_one_model(tmp_path, existing):
     assert registered.get_string_custom_property("version") == "2"
 
 
+def test_vertex_uploads_a_cached_push_once(tmp_path):
+    model_cls = _vertex_mocks(True)
+    earlier = mock.MagicMock(version_id="3", version_description=(
+        f"electra_tfx.pipeline=electra-tfx; electra_tfx.pushed_destination=/serving/{MODEL}/1001; "
+        "electra_tfx.pushed_version=1001"))
+    model_cls.return_value.versioning_registry.list_versions.return_value = [earlier]
+    with mock.patch("google.cloud.aiplatform.Model", model_cls), \
+            mock.patch("google.cloud.aiplatform.init"):
+        registered = _register(tmp_path, 1, True, "", registry="vertex", vertex_project="p",
+                               vertex_region="r", vertex_model_id="m", serving_image="img")
+    model_cls.upload.assert_not_called()
+    assert registered.get_string_custom_property("version") == "3"
+
+
 def test_vertex_never_uploads_a_model_that_was_not_blessed(tmp_path):
     model_cls = _vertex_mocks(True)
     with mock.patch("google.cloud.aiplatform.Model", model_cls), \
