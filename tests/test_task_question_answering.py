@@ -411,6 +411,13 @@ def test_pipeline_trains_and_pushes_a_model_that_answers(tmp_path):
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     (version,) = (output / "serving" / "electra_qa").iterdir()
+    # TF Serving warm-up: eval questions and contexts for serve_text, as tf.Examples for
+    # serving_default (docs/serving.md); the Pusher replayed them before it pushed.
+    from components import serving_warmup
+    requests = [log.predict_log.request for log in serving_warmup.read_warmup(str(version))]
+    assert [r.model_spec.signature_name for r in requests] == \
+        ["serving_default", "serving_default", "serve_text", "serve_text"]
+    assert set(requests[2].inputs) == {"question", "context"}
     eval_rows = _rows("eval.jsonl")
     script = textwrap.dedent("""
         import json, sys
