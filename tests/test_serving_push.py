@@ -219,3 +219,15 @@ def test_the_summary_and_the_report_say_why_nothing_was_pushed():
     assert ("Nothing pushed: the model uses op TFText>RoundRobinTrim, which TF Serving 2.16 "
             "(TensorFlow's ops + TF Text 2.12.1) does not have") in text
     assert "TFText>RoundRobinTrim" in ReportData(run_id="r", not_pushed_reason=reason).push_text()
+
+
+def test_a_column_of_several_words_feeds_serve_text_joined_by_spaces(wordpiece_model):
+    """Token classification's examples hold one word a value; serve_text takes the sentence."""
+    record = tf.train.Example(features=tf.train.Features(feature={"tokens": tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[b"Great", b"film", b"."]))})).SerializeToString()
+    logs = serving_warmup.warmup_logs(str(wordpiece_model), [record], {"text": "tokens"})
+    assert [(log.predict_log.request.model_spec.signature_name,
+             list(next(iter(log.predict_log.request.inputs.values())).string_val))
+            for log in logs] == [("serving_default", [record]), ("serve_text", [b"Great film ."])]
+    # A column the examples lack: no serve_text request rather than a wrong one.
+    assert len(serving_warmup.warmup_logs(str(wordpiece_model), [record], {"text": "x"})) == 1
