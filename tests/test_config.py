@@ -257,7 +257,7 @@ def test_every_flag_maps_to_a_config_field():
             "--doc-stride", "--checkpoint", "--on-bad-rows", "--max-bad-rows-fraction",
             "--pretrain-steps", "--pretrain-corpus", "--schema", "--output", "--pipeline-name",
             "--max-seq-length", "--epochs", "--batch-size", "--learning-rate",
-            "--require-beat-baseline", "--labels", "--slice-column", "--no-cache",
+            "--require-beat-baseline", "--labels", "--slice-column", "--no-cache", "--quick",
             "--metadata-mysql", "--metadata-config",
             "--registry", "--registry-uri", "--registry-model"} == field_flags
 
