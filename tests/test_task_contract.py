@@ -212,7 +212,7 @@ def check_contract(cls, fixture: ContractFixture, checkpoint: str, out_dir: str)
                                               examples)
         exported["baseline"] = f"{out_dir}/baseline"
         training.export(task, baseline, transform_output, context, exported["baseline"],
-                        attach_ids=False, save_traces=False)
+                        save_traces=False)
     inputs = dict(fixture.serve, examples=[_example(r).hex() for r in fixture.rows[:2]])
     return {"dirs": exported, "inputs": inputs}
 

@@ -121,6 +121,15 @@ def attach_id_call(model: tf_keras.Model) -> tf_keras.Model:
     return model
 
 
+def call_on_ids(model: tf_keras.Model):
+    """`model.call_on_ids` (attached on first use). Every serving signature calls the model
+    through it, so an export traces the model once, not once per signature: tracing a
+    HuggingFace model is most of an export's time."""
+    if getattr(model, "call_on_ids", None) is None:
+        attach_id_call(model)
+    return model.call_on_ids
+
+
 def trace_without_autograph(model: tf_keras.Model) -> tf_keras.Model:
     """Makes Keras trace the model's train/test/predict steps as plain Python.
 

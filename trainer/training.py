@@ -94,12 +94,11 @@ def write_history(model_run_dir: str, history: Dict[str, Any], **extra) -> None:
 
 
 def export(task, model, transform_output, context: RunContext, serving_model_dir: str,
-           attach_ids: bool = True, **save_options) -> None:
-    """The SavedModel with the task's signatures (every worker saves; the chief exports);
-    `attach_ids`: with `call_on_ids` (trainer/model.py)."""
+           **save_options) -> None:
+    """The SavedModel with the task's signatures and `call_on_ids` (trainer/model.py), which
+    the signatures share (every worker saves; the chief exports)."""
+    model_lib.call_on_ids(model)
     signatures = task.serving_signatures(model, transform_output, context)
-    if attach_ids:
-        model_lib.attach_id_call(model)
     if not distribution.is_chief():  # every worker must save (collective ops); one exports
         scratch = tempfile.mkdtemp()
         model.save(scratch, save_format="tf", signatures=signatures, **save_options)

@@ -36,5 +36,4 @@ def run_fn(fn_args) -> None:
     model, history = baseline_of(task).train(task, context, transform_output,
                                              fn_args.train_files, fn_args.eval_files)
     training.write_history(fn_args.model_run_dir, history)
-    training.export(task, model, transform_output, context, fn_args.serving_model_dir,
-                    attach_ids=False)
+    training.export(task, model, transform_output, context, fn_args.serving_model_dir)

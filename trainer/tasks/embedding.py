@@ -94,7 +94,7 @@ class EmbeddingTask(Task):
 
         def predict(raw_features):
             transformed = model.tft_layer(raw_features)
-            vectors = model(model_lib.dense_sequence_features(transformed), training=False)
+            vectors = model_lib.call_on_ids(model)(model_lib.dense_sequence_features(transformed))
             return {embedding.OUTPUT_NAME: tf.cast(vectors, tf.float32)}
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

@@ -85,7 +85,7 @@ def predict_answers(model, featurizer: qa_features.QAFeaturizer, questions, cont
     windows = featurizer.windows(questions, contexts)
     inputs = {name: tf.cast(windows[name].to_tensor(default_value=0), tf.int32)
               for name in SEQUENCE_FEATURES}
-    logits = model(inputs, training=False)
+    logits = model_lib.call_on_ids(model)(inputs)
     return qa_features.decode_spans(
         logits[:, :, 0], logits[:, :, 1],
         windows["char_starts"].to_tensor(default_value=-1),

@@ -236,8 +236,8 @@ class TextClassificationTask(Task):
 
         def predict(raw_features):
             transformed = model.tft_layer(raw_features)
-            logits = tf.cast(model(model_lib.dense_sequence_features(transformed),
-                                   training=False), tf.float32)
+            logits = tf.cast(model_lib.call_on_ids(model)(
+                model_lib.dense_sequence_features(transformed)), tf.float32)
             return self.predictions(logits, label_table)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

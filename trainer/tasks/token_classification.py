@@ -294,7 +294,7 @@ class WindowedTagger(tf.Module):
             "attention_mask": tf.cast(tf.ones_like(input_ids).to_tensor(0), tf.int32),
             "token_type_ids": tf.cast(tf.zeros_like(input_ids).to_tensor(0), tf.int32),
         }
-        logits = tf.cast(self.model(features, training=False), tf.float32)  # [K, T, C]
+        logits = tf.cast(model_lib.call_on_ids(self.model)(features), tf.float32)  # [K, T, C]
         # The window in which each word's first piece has the most context.
         starts_by_sentence = tf.gather(window_starts.to_tensor(-1), sentence_of_word)  # [N, M]
         lens_by_sentence = tf.gather(window_starts.with_flat_values(window_len).to_tensor(0),
