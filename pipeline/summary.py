@@ -36,7 +36,8 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
     if cfg.quick:
         lines.append(pipeline_config.quick_note(cfg))
     lines.append(f"Data: {counts or 'no statistics'} examples"
-                 + (f" (training labels {labels})" if labels else "")
+                 + (f" (labels in --train{'' if cfg.data.eval else ', before the eval split'}: "
+                    f"{labels})" if labels else "")
                  + f"; {record.anomalies_found} anomal{'y' if record.anomalies_found == 1 else 'ies'}.")
     small = small_data.small_data_warning(record.split_counts.get("train", scan.num_examples),
                                           record.split_counts.get("eval"))
