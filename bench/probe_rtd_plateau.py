@@ -1,4 +1,4 @@
-"""Diagnostic (docs/benchmarks.md, "Pre-training", session 5): where the discriminator's AUC
+"""Diagnostic (docs/benchmarks.md, "Pre-training", round 5): where the discriminator's AUC
 falls to its plateau, and what moves it. Pre-trains a scratch checkpoint on a corpus for
 `--stop` of `--steps` steps (the warm-up is 10% of --steps) and prints the progress lines.
 
