@@ -121,3 +121,14 @@ def test_quick_run_ends_apart_from_real_runs_and_says_so(tmp_path):
     if proc.returncode == 0:
         card = next((quick / "serving").rglob("model_card.json"))
         assert "QUICK RUN" in json.dumps(json.loads(card.read_text()))
+
+
+def test_a_quick_runs_model_card_says_so_first():
+    from pipeline.report import model_card
+    from pipeline.report.model import ReportData
+    cfg = _config("--quick", "--output", "/tmp/x")
+    data = ReportData(run_id="r", output_dir="/tmp/x/quick")
+    data.quick_note = pipeline_config.quick_note(cfg)
+    assert model_card.limitations(data)[0].startswith("QUICK RUN (--quick)")
+    assert not any("QUICK" in line for line in model_card.limitations(
+        ReportData(run_id="r", output_dir="/tmp/x")))

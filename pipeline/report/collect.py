@@ -154,10 +154,9 @@ def _describe_config(data: ReportData, cfg_and_context) -> None:
     cfg, _ = cfg_and_context
     data.task = cfg.task
     data.pipeline_name = cfg.pipeline_name
-    quick = pipeline_config.quick_note(cfg)
-    if quick:
-        data.quick = True
-        data.warnings.insert(0, quick)
+    data.quick_note = pipeline_config.quick_note(cfg) or ""
+    if data.quick_note:
+        data.warnings.insert(0, data.quick_note)
     data.model_name = cfg.model_name
     data.max_seq_length = cfg.model.max_seq_length
     train = cfg.train

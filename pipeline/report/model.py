@@ -165,7 +165,7 @@ class ReportData:
     baseline_gap: Optional[float] = None
     # Warnings the banner shows (small data, the checkpoint's weights, a waived baseline).
     warnings: List[str] = dataclasses.field(default_factory=list)
-    quick: bool = False  # a --quick run (pipeline_config.quick_note is among the warnings)
+    quick_note: str = ""  # a --quick run's pipeline_config.quick_note (also among the warnings)
     stopped_at: Optional[str] = None  # the component where the run stopped, if it did
     pushed_path: Optional[str] = None
     not_pushed_reason: Optional[str] = None  # the Pusher's TF Serving check refused the model

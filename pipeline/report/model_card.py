@@ -104,7 +104,7 @@ def _intended_use(data: ReportData) -> str:
 
 
 def limitations(data: ReportData) -> List[str]:
-    found = [w for w in data.warnings if w.startswith("QUICK RUN")] if data.quick else []
+    found = [data.quick_note] if data.quick_note else []
     eval_n = data.split_counts.get("eval")
     found.append(f"Evaluated only on the eval split described here ({eval_n or '?'} examples "
                  f"from {data.data_sources.get('eval', '?')}); quality on other domains, "
