@@ -453,17 +453,7 @@ class CheckpointFacts:
     hidden_size: Optional[int] = None
 
 
-def _default_max_seq_length(config: "PipelineConfig", task: Any) -> int:
-    """The task's own default (its `default_max_seq_length`, trainer/tasks/base.py)."""
-    value = getattr(task, "default_max_seq_length", None) if task is not None else None
-    if callable(value):
-        value = value()
-    if value is None:  # no task object at hand: the registry's built-in knowledge
-        value = 384 if config.task == "question-answering" else DEFAULT_MAX_SEQ_LENGTH
-    return int(value)
-
-
-def resolve(config: "PipelineConfig", checkpoint: Any, task: Any = None) -> "PipelineConfig":
+def resolve(config: "PipelineConfig", checkpoint: Any, traits: Any) -> "PipelineConfig":
     """A copy of `config` whose unset task- and checkpoint-dependent fields are filled in:
     the sequence length (the task's default), the learning rate (by the checkpoint's size,
     or model.scratch_learning_rate from scratch), the layer decay (PRETRAINED_LAYER_DECAY, 1.0
@@ -471,14 +461,14 @@ def resolve(config: "PipelineConfig", checkpoint: Any, task: Any = None) -> "Pip
     A value set by the user is never changed.
 
     `checkpoint`: a CheckpointFacts (or anything with `source` and `hidden_size`), or
-    ON_CLUSTER: the learning rate is then left unset for the Trainer to resolve. `task`: the
-    task (class or instance) whose `default_max_seq_length` applies.
+    ON_CLUSTER: the learning rate is then left unset for the Trainer to resolve. `traits`: the
+    task's (trainer.tasks.traits(config.task), or anything with `default_max_seq_length`).
 
     Called once per run: by the runner (pipeline/runner.py) or the compiler, and for a
     compiled pipeline once more by the Trainer, for what was left to it."""
     resolved = from_dict(config.to_dict())
     if resolved.model.max_seq_length is None:
-        resolved.model.max_seq_length = _default_max_seq_length(resolved, task)
+        resolved.model.max_seq_length = int(traits.default_max_seq_length)
     on_cluster = checkpoint == ON_CLUSTER
     scratch = not on_cluster and getattr(checkpoint, "source", None) == "scratch"
     if resolved.train.learning_rate is None and not on_cluster:
@@ -510,9 +500,6 @@ class ConfigError(ValueError):
 # Training at scale (trainer/distribution.py reads these; checked here, before TensorFlow loads).
 STRATEGIES = ("one-device", "mirrored", "multi-worker", "tpu")
 MIXED_PRECISION = ("auto", "none", "mixed_float16", "mixed_bfloat16")
-# The fewest WordPiece tokens an input can have: [CLS] x [SEP] (pairs: [CLS] a [SEP] b [SEP]).
-MIN_SEQ_LENGTH = {"text-pair-classification": 5, "question-answering": 8}
-DEFAULT_MIN_SEQ_LENGTH = 3
 
 
 def apply_quick(config: "PipelineConfig") -> None:
@@ -533,12 +520,14 @@ def quick_note(config: "PipelineConfig") -> Optional[str]:
             f"runs, in {config.output_dir}.")
 
 
-def validate(config: "PipelineConfig") -> None:
+def validate(config: "PipelineConfig", traits: Any) -> None:
     """Refuses settings that cannot give a meaningful run, before anything runs.
 
     One ConfigError naming the flag or field, the value and what is allowed. Checked: every
     count (epochs, steps, batch sizes, lengths) is positive, rates are in their ranges, the
-    sequence length holds at least [CLS] x [SEP], the strategy and precision are known."""
+    sequence length holds at least the task's shortest input (`traits`: the task's,
+    trainer.tasks.traits(config.task): min_seq_length, strided_windows), the strategy and
+    precision are known."""
     def need(ok: bool, message: str) -> None:
         if not ok:
             raise ConfigError(message)
@@ -569,7 +558,7 @@ def validate(config: "PipelineConfig") -> None:
          f"train.strategy={t.strategy}: expected one of {', '.join(STRATEGIES)}")
     need(t.mixed_precision in MIXED_PRECISION,
          f"train.mixed_precision={t.mixed_precision}: expected one of {', '.join(MIXED_PRECISION)}")
-    shortest = MIN_SEQ_LENGTH.get(config.task, DEFAULT_MIN_SEQ_LENGTH)
+    shortest = traits.min_seq_length
     need(m.max_seq_length is None or m.max_seq_length >= shortest,
          f"--max-seq-length must be at least {shortest} for {config.task} (room for the special "
          f"tokens and one word piece of each text), got {m.max_seq_length}")
@@ -608,7 +597,7 @@ def validate(config: "PipelineConfig") -> None:
          "--require-beat-baseline needs the simple baseline (eval.simple_baseline=true)")
     opts = config.task_options
     need(opts.doc_stride >= 1, f"--doc-stride must be at least 1, got {opts.doc_stride}")
-    need(m.max_seq_length is None or config.task != "question-answering"
+    need(m.max_seq_length is None or not traits.strided_windows
          or opts.doc_stride < m.max_seq_length,
          f"--doc-stride ({opts.doc_stride}) must be below --max-seq-length ({m.max_seq_length})")
     need(not (opts.multi_label and opts.regression), "--multi-label and --regression cannot be combined")

@@ -235,7 +235,8 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
         if not sep:
             raise pipeline_config.ConfigError(f"--set {assignment}: expected KEY=VALUE")
         pipeline_config.set_field(cfg, key.strip(), value.strip())
-    pipeline_config.validate(cfg)
+    from trainer import tasks  # TensorFlow-free: the registry and the tasks' Traits
+    pipeline_config.validate(cfg, tasks.traits(cfg.task))
     if args.beam_preset or args.beam_arg:
         cfg.beam_args = beam_options.beam_args(cfg.beam_args, args.beam_preset, args.beam_arg)
     return cfg

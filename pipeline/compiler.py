@@ -143,8 +143,8 @@ def compile_pipeline(cfg: pipeline_config.PipelineConfig, *, target: str, image:
               file=sys.stderr)
     # Everything but the learning rate, which depends on the checkpoint's size that only the
     # cluster sees: the Trainer resolves it (resolve_in_trainer).
-    resolved = pipeline_config.resolve(cfg, pipeline_config.ON_CLUSTER, task)
-    pipeline_config.validate(resolved)
+    resolved = pipeline_config.resolve(cfg, pipeline_config.ON_CLUSTER, task.traits)
+    pipeline_config.validate(resolved, task.traits)
     context = RunContext(config=resolved, checkpoint_dir=checkpoint, lower_case=None,
                          labels=label_order.label_vocabulary(resolved, label_counts, task=task),
                          resolve_in_trainer=True)

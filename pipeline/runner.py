@@ -54,7 +54,7 @@ def _hidden_size(checkpoint_dir: str) -> Optional[int]:
 def check_pretraining(cfg: pipeline_config.PipelineConfig) -> None:
     """The resolved config's checks (pipeline_config.validate: once pretrain.steps is known,
     a corpus without pre-training is refused) and the pre-training component's own."""
-    pipeline_config.validate(cfg)
+    pipeline_config.validate(cfg, tasks.traits(cfg.task))
     if cfg.pretrain.steps:
         from trainer.pretraining import check_settings
         check_settings(cfg.pretrain)
@@ -115,7 +115,7 @@ def _run_pipeline_locked(cfg: pipeline_config.PipelineConfig):
     # The one place the defaults that depend on the checkpoint and the task are filled in.
     cfg = pipeline_config.resolve(
         cfg, pipeline_config.CheckpointFacts(checkpoint.source, _hidden_size(checkpoint.path)),
-        task)
+        task.traits)
     check_pretraining(cfg)
     context = RunContext(config=cfg, checkpoint_dir=checkpoint.path,
                          lower_case=checkpoint.lower_case,

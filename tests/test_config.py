@@ -3,6 +3,7 @@ import pytest
 
 import pipeline_config
 from pipeline.cli import _add_run_parser, config_from_args
+from trainer import tasks
 from trainer.run_context import RunContext
 
 
@@ -39,19 +40,21 @@ def test_defaults():
     assert cfg.model.checkpoint == "google/electra-small-discriminator"
     assert cfg.model.max_seq_length is None
     facts = pipeline_config.CheckpointFacts
-    assert pipeline_config.resolve(cfg, facts("hub")).model.max_seq_length == 128
+    assert pipeline_config.resolve(
+        cfg, facts("hub"), tasks.traits(cfg.task)).model.max_seq_length == 128
     cfg.task = "question-answering"
-    assert pipeline_config.resolve(cfg, facts("hub")).model.max_seq_length == 384
+    assert pipeline_config.resolve(
+        cfg, facts("hub"), tasks.traits(cfg.task)).model.max_seq_length == 384
     cfg.task = "text-classification"
     assert cfg.output_dir.endswith("runs/electra-tfx")
-    small = pipeline_config.resolve(cfg, facts("hub", hidden_size=256))
+    small = pipeline_config.resolve(cfg, facts("hub", hidden_size=256), tasks.traits(cfg.task))
     assert (small.train.learning_rate, small.train.layer_decay) == (3e-4, 0.8)
     assert small.pretrain.steps == 0 and pipeline_config.unresolved(small) == []
-    base = pipeline_config.resolve(cfg, facts("local", hidden_size=768))
+    base = pipeline_config.resolve(cfg, facts("local", hidden_size=768), tasks.traits(cfg.task))
     assert base.train.learning_rate == 1e-4
-    large = pipeline_config.resolve(cfg, facts("local", hidden_size=1024))
+    large = pipeline_config.resolve(cfg, facts("local", hidden_size=1024), tasks.traits(cfg.task))
     assert large.train.learning_rate == 5e-5
-    scratch = pipeline_config.resolve(cfg, facts("scratch"))
+    scratch = pipeline_config.resolve(cfg, facts("scratch"), tasks.traits(cfg.task))
     assert (scratch.train.learning_rate, scratch.train.layer_decay) == (1e-3, 1.0)
     assert scratch.pretrain.steps == cfg.pretrain.scratch_steps
     assert cfg.train.learning_rate is None, "resolve must not modify its input"
@@ -59,10 +62,9 @@ def test_defaults():
 
 
 def test_resolve_asks_the_task_and_keeps_what_the_user_set():
-    class Task:
-        default_max_seq_length = 200
     cfg = _parse("--learning-rate", "2e-5", "--set", "train.layer_decay=0.9")
-    resolved = pipeline_config.resolve(cfg, pipeline_config.CheckpointFacts("scratch"), Task())
+    resolved = pipeline_config.resolve(cfg, pipeline_config.CheckpointFacts("scratch"),
+                                       tasks.Traits(default_max_seq_length=200))
     assert resolved.model.max_seq_length == 200
     assert (resolved.train.learning_rate, resolved.train.layer_decay) == (2e-5, 0.9)
     assert _parse("--max-seq-length", "64").model.max_seq_length == 64
@@ -72,19 +74,20 @@ def test_a_compiled_config_is_resolved_once_by_the_trainer():
     """The compiler cannot know the checkpoint's size: it resolves everything else and marks the
     context; the Trainer resolves the learning rate with the size it reads. A context that is
     not marked must arrive resolved: nothing re-resolves it silently."""
-    cfg = pipeline_config.resolve(_parse(), pipeline_config.ON_CLUSTER)
+    cfg = pipeline_config.resolve(_parse(), pipeline_config.ON_CLUSTER,
+                                  tasks.traits("text-classification"))
     assert pipeline_config.unresolved(cfg) == ["train.learning_rate"]
     assert (cfg.model.max_seq_length, cfg.train.layer_decay, cfg.pretrain.steps) == (128, 0.8, 0)
     compiled = RunContext(config=cfg, checkpoint_dir="gs://b/c", lower_case=None,
                           resolve_in_trainer=True)
     arrived = RunContext.from_custom_config(compiled.to_custom_config())
     assert arrived.resolve_in_trainer
-    trained = arrived.resolved_for_training(hidden_size=768)
+    trained = arrived.resolved_for_training(768, tasks.traits(cfg.task))
     assert trained.config.train.learning_rate == 1e-4 and not trained.resolve_in_trainer
-    assert trained.resolved_for_training(hidden_size=256) == trained
+    assert trained.resolved_for_training(256, tasks.traits(cfg.task)) == trained
     unmarked = RunContext(config=cfg, checkpoint_dir="/c", lower_case=True)
     with pytest.raises(pipeline_config.ConfigError, match="train.learning_rate unset"):
-        unmarked.resolved_for_training(hidden_size=256)
+        unmarked.resolved_for_training(256, tasks.traits(cfg.task))
 
 
 @pytest.mark.parametrize("assignment, message", [
@@ -193,7 +196,8 @@ def test_nonsense_settings_are_refused(argv, message):
 
 
 def test_the_defaults_are_valid():
-    pipeline_config.validate(_parse())
+    cfg = _parse()
+    pipeline_config.validate(cfg, tasks.traits(cfg.task))
 
 
 def test_epochs_zero_is_refused_in_seconds_without_loading_tensorflow():

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import pipeline_config
 from tests import fixtures
+from trainer import tasks
 
 TEXTS = [t for t, _ in fixtures.sentiment_rows(300, seed=11)]
 
@@ -209,7 +210,8 @@ def test_the_trainer_uses_the_base_model(tiny_checkpoint, trained, monkeypatch):
 
     monkeypatch.setattr(run_lib.dataclasses, "replace", spy_replace)
     config = pipeline_config.resolve(pipeline_config.PipelineConfig(),
-                                     pipeline_config.CheckpointFacts("local", 32))
+                                     pipeline_config.CheckpointFacts("local", 32),
+                                     tasks.traits("text-classification"))
     context = RunContext(config=config, checkpoint_dir=tiny_checkpoint, lower_case=True)
     fn_args = types.SimpleNamespace(custom_config=context.to_custom_config(),
                                     base_model=result.output_dir, transform_output=None)

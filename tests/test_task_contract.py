@@ -297,10 +297,23 @@ def test_every_builtin_task_and_variant_keeps_the_contract(contract_checkpoint, 
     assert "text-classification candidate serve_text" in called
 
 
-def test_traits_match_the_configs_limits():
-    """The tasks' sequence-length traits are the ones pipeline_config checks and defaults to."""
+def test_traits_come_from_the_registry_and_drive_the_config_checks():
+    """A built-in task's classes carry the registry's TensorFlow-free Traits, which is what the
+    config is validated and resolved with before TensorFlow loads."""
     for cls in BUILTIN_VARIANTS:
-        assert cls.min_seq_length == pipeline_config.MIN_SEQ_LENGTH.get(
-            cls.name, pipeline_config.DEFAULT_MIN_SEQ_LENGTH), cls
-    assert {cls.name for cls in BUILTIN_VARIANTS if cls.default_max_seq_length != 128} == {
-        "question-answering"}
+        assert cls.traits is tasks.BUILTIN_TRAITS[cls.name], cls
+        config = pipeline_config.PipelineConfig()
+        config.task = cls.name
+        resolved = pipeline_config.resolve(config, pipeline_config.CheckpointFacts("hub"),
+                                           tasks.traits(cls.name))
+        assert resolved.model.max_seq_length == cls.traits.default_max_seq_length
+        config.model.max_seq_length = cls.traits.min_seq_length - 1
+        with pytest.raises(pipeline_config.ConfigError,
+                           match=f"at least {cls.traits.min_seq_length} for {cls.name}"):
+            pipeline_config.validate(config, tasks.traits(cls.name))
+        config.model.max_seq_length = config.task_options.doc_stride  # windows not apart
+        if cls.traits.strided_windows:
+            with pytest.raises(pipeline_config.ConfigError, match="--doc-stride"):
+                pipeline_config.validate(config, tasks.traits(cls.name))
+        else:
+            pipeline_config.validate(config, tasks.traits(cls.name))

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
+import pipeline_config
 from tests.test_task_contract import (STRING, ContractFixture, check_contract,
                                       contract_checkpoint,  # noqa: F401  (a pytest fixture)
                                       reload_and_call_every_signature)
@@ -23,9 +24,8 @@ class WordCountTask(Task):
     name = "word-count"
     label_feature = WORD_COUNT
     intended_use = "Predicts how many words a text has."
-
-    def raw_label_column(self, config):
-        return None
+    # What the CLI knows before TensorFlow loads: no label column to count, short inputs.
+    traits = tasks.Traits(label_column=None, default_max_seq_length=16, min_seq_length=4)
 
     def label_spec(self):
         return {WORD_COUNT: tf.io.FixedLenFeature([], tf.float32)}
@@ -86,6 +86,15 @@ def registered():
 def test_a_task_defined_in_one_module_keeps_the_contract(registered, contract_checkpoint,
                                                          tmp_path):
     assert "word-count" in tasks.task_names()
+    config = pipeline_config.PipelineConfig()
+    config.task = "word-count"
+    assert tasks.input_columns(config) == (["text"], None)
+    resolved = pipeline_config.resolve(config, pipeline_config.CheckpointFacts("hub"),
+                                       tasks.traits("word-count"))
+    assert resolved.model.max_seq_length == 16
+    resolved.model.max_seq_length = 3
+    with pytest.raises(pipeline_config.ConfigError, match="at least 4 for word-count"):
+        pipeline_config.validate(resolved, tasks.traits("word-count"))
     fixture = ContractFixture(rows=[{"text": t} for t in ("the pizza", "golf is great",
                                                           "paris", "the laptop was awful")],
                               raw_spec={"text": STRING}, serve={})

@@ -14,6 +14,7 @@ from trainer import keras_progress
 from trainer import model as model_lib
 from trainer import remote_checkpoint
 from trainer import resume
+from trainer import tasks
 from trainer import training
 from trainer.run_context import RunContext
 
@@ -29,7 +30,8 @@ def run_fn(fn_args) -> None:
         context = dataclasses.replace(context, checkpoint_dir=fn_args.base_model)
     # A compiled pipeline leaves the checkpoint-dependent defaults to the machine that has it;
     # any other config arrives resolved (pipeline_config.resolve, RunContext).
-    context = context.resolved_for_training(model_lib.hidden_size(context.checkpoint_dir))
+    context = context.resolved_for_training(model_lib.hidden_size(context.checkpoint_dir),
+                                           tasks.traits(context.config.task))
     cfg = context.config
     task, transform_output = training.bind(context, fn_args.transform_output)
 

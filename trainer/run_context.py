@@ -63,14 +63,15 @@ class RunContext:
         """Only what preprocessing reads (see the module's docstring)."""
         return self.view_custom_config("Transform")
 
-    def resolved_for_training(self, hidden_size: Optional[int]) -> "RunContext":
+    def resolved_for_training(self, hidden_size: Optional[int], traits: Any) -> "RunContext":
         """The Trainer's context, its config fully resolved: a compiled pipeline's
         (resolve_in_trainer) is resolved here, once, with the checkpoint's size; any other must
-        arrive resolved (the runner did it), and an unresolved field is an error."""
+        arrive resolved (the runner did it), and an unresolved field is an error. `traits`:
+        the task's (trainer.tasks.traits)."""
         if self.resolve_in_trainer:
             # Compiled pipelines refuse scratch checkpoints: a hub id or a URI's weights.
             facts = pipeline_config.CheckpointFacts("remote", hidden_size)
-            return dataclasses.replace(self, config=pipeline_config.resolve(self.config, facts),
+            return dataclasses.replace(self, config=pipeline_config.resolve(self.config, facts, traits),
                                        resolve_in_trainer=False)
         missing = pipeline_config.unresolved(self.config)
         if missing:

@@ -121,7 +121,7 @@ def limitations(data: ReportData) -> List[str]:
         lengths = data.text_lengths.get("train", [])
         summary = length_summary(lengths)
         cls = _task_class(data)
-        windowed = cls is not None and cls.windowed
+        windowed = cls is not None and cls.traits.windowed
         found.append(f"Inputs are cut into {data.max_seq_length} WordPiece tokens "
                      f"({'windowed' if windowed else 'longer ones are truncated'}); "
                      f"training texts had up to {summary.get('max', '?')} words "

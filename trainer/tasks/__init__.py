@@ -8,10 +8,11 @@ context)` returns an instance of the class the config selects, bound to it.
 No TensorFlow here: the CLI lists `task_names()` before TensorFlow loads. A task module is
 imported (and its classes registered) the first time its task is asked for.
 """
+import dataclasses
 import importlib
-from typing import Dict, List, Optional, Sequence, Tuple, Type
+from typing import Dict, List, Optional, Tuple, Type
 
-from pipeline_config import ConfigError
+from pipeline_config import DEFAULT_MAX_SEQ_LENGTH, ConfigError
 
 # The built-in tasks: name -> the module whose import registers its classes. A task defined
 # elsewhere (a plug-in, a test) registers itself when its module is imported.
@@ -25,31 +26,64 @@ BUILTIN_TASKS = {
 
 _REGISTERED: Dict[str, List[type]] = {}
 
-# The raw columns a task reads, as fields of the config's data section: (text columns, label
-# column or None). Task.raw_text_columns/raw_label_column return them; here, so that the CLI
-# checks the files' headers before TensorFlow loads (pipeline/precheck.py). A task not listed
-# reads DEFAULT_INPUT_COLUMNS unless its class overrides those methods.
-INPUT_COLUMNS: Dict[str, Tuple[Sequence[str], Optional[str]]] = {
-    "text-classification": (("text_column",), "label_column"),
-    "text-pair-classification": (("text_column", "text_pair_column"), "label_column"),
-    "token-classification": (("tokens_column",), "tags_column"),
-    "question-answering": (("question_column", "context_column"), None),
-    "embedding": (("text_column",), None),
+# What the pipeline must know of a task before TensorFlow loads: the CLI checks the files'
+# headers (pipeline/precheck.py), validates and resolves the config with it
+# (pipeline_config.validate/resolve take a Traits). A built-in task's traits are the table's
+# (`register` binds them to its classes); a task defined elsewhere sets `traits` on its class.
+@dataclasses.dataclass(frozen=True)
+class Traits:
+    # The raw columns it reads, as fields of the config's data section: text columns, and the
+    # label column (None: no label to count).
+    text_columns: Tuple[str, ...] = ("text_column",)
+    label_column: Optional[str] = "label_column"
+    # --max-seq-length when not given.
+    default_max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
+    # The shortest --max-seq-length that leaves room for the special tokens and one word piece
+    # of each text: [CLS] x [SEP] (pairs: [CLS] a [SEP] b [SEP]).
+    min_seq_length: int = 3
+    # Long inputs are cut into overlapping windows (not truncated) when served.
+    windowed: bool = False
+    # The windows start --doc-stride tokens apart (the stride must be below the window).
+    strided_windows: bool = False
+
+
+BUILTIN_TRAITS: Dict[str, Traits] = {
+    "text-classification": Traits(),
+    "text-pair-classification": Traits(text_columns=("text_column", "text_pair_column"),
+                                       min_seq_length=5),
+    "token-classification": Traits(text_columns=("tokens_column",), label_column="tags_column",
+                                   windowed=True),
+    "question-answering": Traits(text_columns=("question_column", "context_column"),
+                                 label_column=None, default_max_seq_length=384,
+                                 min_seq_length=8, windowed=True, strided_windows=True),
+    "embedding": Traits(label_column=None),
 }
-DEFAULT_INPUT_COLUMNS = (("text_column",), "label_column")
+
+
+def traits(name: str) -> Traits:
+    """The task's Traits (ConfigError for an unknown task). TensorFlow-free."""
+    if name in BUILTIN_TRAITS:
+        return BUILTIN_TRAITS[name]
+    if name not in _REGISTERED:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+    return _REGISTERED[name][0].traits
 
 
 def input_columns(config, task: Optional[str] = None) -> Tuple[List[str], Optional[str]]:
     """(text columns, label column or None) that `task` (default: config.task) reads."""
-    texts, label = INPUT_COLUMNS.get(task or config.task, DEFAULT_INPUT_COLUMNS)
-    return ([getattr(config.data, name) for name in texts],
-            getattr(config.data, label) if label else None)
+    found = traits(task or config.task)
+    return ([getattr(config.data, name) for name in found.text_columns],
+            getattr(config.data, found.label_column) if found.label_column else None)
 
 
 def register(cls: type) -> type:
     """Class decorator: registers a Task class (or a label variant of one) under `cls.name`."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no task name")
+    if cls.name in BUILTIN_TRAITS:
+        if "traits" in vars(cls):
+            raise ValueError(f"{cls.__name__}: a built-in task's traits are BUILTIN_TRAITS'")
+        cls.traits = BUILTIN_TRAITS[cls.name]
     variants = _REGISTERED.setdefault(cls.name, [])
     # Re-importing a module (e.g. importlib.reload in a test) replaces the class.
     variants[:] = [c for c in variants if c.__qualname__ != cls.__qualname__

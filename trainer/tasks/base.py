@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.features import SEQUENCE_FEATURES
-from trainer.tasks import input_columns
+from trainer.tasks import Traits, input_columns
 from trainer.run_context import RunContext
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
@@ -34,18 +34,15 @@ class Task(abc.ABC):
     label_feature: str = "label_id"
 
     # ---- Traits the pipeline, the data scan and the report read ------------------------
-    # --max-seq-length when not given.
-    default_max_seq_length: int = 128
-    # The shortest --max-seq-length that leaves room for the special tokens (and a window).
-    min_seq_length: int = 3
+    # What the pipeline knows of the task before TensorFlow loads (columns, sequence lengths,
+    # windows): trainer/tasks/__init__.py's Traits; a built-in task's come from BUILTIN_TRAITS.
+    traits: Traits = Traits()
     # The labels are a set of classes (or tags) with ids (trainer/label_order.py).
     has_classes: bool = False
     # One class per row: the data scan checks the label type and the eval label set.
     single_label: bool = False
     # Several labels per row, separated by data.label_separator.
     multi_label: bool = False
-    # Long inputs are cut into overlapping windows (not truncated) when served.
-    windowed: bool = False
     # Probabilities over classes: calibration error and confusion matrix in the Evaluator.
     calibrated: bool = False
     # The Transform vocabulary file of the labels (None: no label vocabulary).
@@ -81,7 +78,7 @@ class Task(abc.ABC):
     # ---- Data hooks (defaults fit one integer label per example) ------------------------
     def raw_text_columns(self, config) -> List[str]:
         """Raw columns holding text (the data scan checks them and learns scratch vocabularies);
-        trainer/tasks/__init__.py's INPUT_COLUMNS names them."""
+        the task's Traits name them."""
         return input_columns(config, self.name)[0]
 
     def serving_text_inputs(self, config) -> Dict[str, str]:

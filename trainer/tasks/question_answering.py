@@ -99,15 +99,12 @@ def predict_answers(model, featurizer: qa_features.QAFeaturizer, questions, cont
 class QuestionAnsweringTask(Task):
     name = "question-answering"
     label_feature = "start_positions"
-    default_max_seq_length = 384
-    min_seq_length = 8
-    windowed = True
     intended_use = ("Extracts the answer to a question from a given context "
                     "(or answers nothing when the context holds none).")
     baseline_module = "components.baseline.span_heuristic"
     baseline_description = "the first words of the context (median training answer length)"
 
-    # ---- Data hooks (the raw columns: trainer/tasks/__init__.py's INPUT_COLUMNS) -------
+    # ---- Data hooks (the raw columns: trainer/tasks/__init__.py's Traits) -------
     def label_spec(self) -> Dict[str, Any]:
         return {name: tf.io.RaggedFeature(tf.int64) for name in WINDOW_FEATURES}
 

@@ -133,7 +133,6 @@ class TextClassificationTask(Task):
     """One label per text (the default variant; the others subclass it)."""
     name = "text-classification"
     label_feature = "label_id"
-    default_max_seq_length = 128
     has_classes = True
     single_label = True
     calibrated = True

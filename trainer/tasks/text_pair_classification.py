@@ -20,7 +20,6 @@ NAME = "text-pair-classification"
 class _PairInputs:
     """The inputs of a text pair: `text` and `text_pair`."""
     name = NAME
-    min_seq_length = 5
 
     def serving_text_inputs(self, config) -> Dict[str, str]:
         return {"text": config.data.text_column, "text_pair": config.data.text_pair_column}

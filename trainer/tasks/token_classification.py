@@ -115,7 +115,6 @@ class TokenClassificationTask(Task):
     name = "token-classification"
     label_feature = "label_ids"
     has_classes = True
-    windowed = True
     label_vocabulary = TAG_VOCABULARY
     intended_use = "Tags every word of a sentence with one of the tags below."
     baseline_module = "components.baseline.tag_lookup"
@@ -124,7 +123,7 @@ class TokenClassificationTask(Task):
     def label_slice_column(self, config=None):
         return (config or self.config).data.tags_column
 
-    # ---- Data hooks (the raw columns: trainer/tasks/__init__.py's INPUT_COLUMNS) -------
+    # ---- Data hooks (the raw columns: trainer/tasks/__init__.py's Traits) -------
     def label_spec(self) -> Dict[str, Any]:
         return {self.label_feature: tf.io.RaggedFeature(tf.int64)}
 
