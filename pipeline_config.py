@@ -487,12 +487,6 @@ def unresolved(config: "PipelineConfig") -> List[str]:
     return [name for name in RESOLVED_FIELDS if _get(config, name) is None]
 
 
-def with_training_defaults(config: "PipelineConfig", checkpoint_source: str,
-                           hidden_size: Optional[int] = None) -> "PipelineConfig":
-    """Deprecated spelling of `resolve(config, CheckpointFacts(source, hidden_size))`."""
-    return resolve(config, CheckpointFacts(checkpoint_source, hidden_size))
-
-
 class ConfigError(ValueError):
     """A configuration value that cannot be used, with the field it belongs to."""
 

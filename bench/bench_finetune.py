@@ -269,7 +269,11 @@ def pipeline_train_config(learning_rate: float):
     import pipeline_config
     cfg = pipeline_config.PipelineConfig()
     cfg.train.learning_rate = learning_rate
-    if hasattr(pipeline_config, "with_training_defaults"):
+    if hasattr(pipeline_config, "CheckpointFacts"):
+        from trainer import tasks
+        cfg = pipeline_config.resolve(cfg, pipeline_config.CheckpointFacts("local"),
+                                      tasks.traits(cfg.task))
+    elif hasattr(pipeline_config, "with_training_defaults"):  # older code (interleaved runs)
         cfg = pipeline_config.with_training_defaults(cfg, "local")
     train = cfg.train
     if getattr(train, "layer_decay", None) is None:  # older/newer config without a resolver

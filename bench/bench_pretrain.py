@@ -98,7 +98,10 @@ def run(args) -> Dict[str, Any]:
     train_rows, eval_rows = split_rows(args.data, args.eval_percent)
     training_texts = [r["text"] for r in train_rows]
     bf.log(f"split: {len(train_rows)} train / {len(eval_rows)} eval")
-    cfg = pipeline_config.with_training_defaults(pipeline_config.PipelineConfig(), "scratch")
+    from trainer import tasks
+    cfg = pipeline_config.resolve(pipeline_config.PipelineConfig(),
+                                  pipeline_config.CheckpointFacts("scratch"),
+                                  tasks.traits("text-classification"))
     if args.learning_rate:  # a diagnostic: the fine-tuning rate of both initialisations
         cfg.train.learning_rate = args.learning_rate
     for override in args.set:  # e.g. pretrain.batch_size=64, parsed as the CLI's --set

@@ -304,10 +304,12 @@ def test_packaged_keyword_without_the_package(tmp_path, no_packaged_encoder):
 @needs_package
 def test_packaged_encoder_gets_pretrained_training_defaults(shared_checkpoint):
     from pipeline import runner
-    from pipeline_config import PipelineConfig, with_training_defaults
+    from pipeline_config import CheckpointFacts, PipelineConfig, resolve
+    from trainer import tasks
 
-    cfg = with_training_defaults(PipelineConfig(), "packaged",
-                                 runner._hidden_size(str(shared_checkpoint)))
+    cfg = resolve(PipelineConfig(),
+                  CheckpointFacts("packaged", runner._hidden_size(str(shared_checkpoint))),
+                  tasks.traits("text-classification"))
     assert (cfg.train.learning_rate, cfg.train.layer_decay, cfg.pretrain.steps) == (
         3e-4, 0.8, 0)
 

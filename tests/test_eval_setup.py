@@ -78,7 +78,9 @@ def test_require_beat_baseline_defaults():
 
 
 def test_scratch_checkpoints_are_not_excused_from_the_baseline():
-    cfg = pipeline_config.with_training_defaults(_context().config, "scratch")
+    config = _context().config
+    cfg = pipeline_config.resolve(config, pipeline_config.CheckpointFacts("scratch"),
+                                  tasks.traits(config.task))
     assert eval_setup.require_beat_baseline(cfg)
 
 

@@ -92,7 +92,8 @@ def _transformed_examples(tmp_path, checkpoint):
     cfg.train.strategy = "multi-worker"
     cfg.train.checkpoint_every_steps = EVERY_STEPS
     cfg.train.learning_rate = 1e-3
-    cfg = pipeline_config.with_training_defaults(cfg, "scratch", 32)
+    cfg = pipeline_config.resolve(cfg, pipeline_config.CheckpointFacts("scratch", 32),
+                                  tasks.traits("text-classification"))
     context = RunContext(cfg, checkpoint, True, labels=["neg", "pos"])
     rows = [{"text": t, "label": y} for t, y in fixtures.sentiment_rows(48, seed=3)]
     string = tf.io.FixedLenFeature([], tf.string)
@@ -204,7 +205,9 @@ def test_run_fn_creates_the_strategy_before_anything_else(monkeypatch):
             return args[0] if result is None else result
         return call
 
-    cfg = pipeline_config.with_training_defaults(pipeline_config.PipelineConfig(), "scratch", 32)
+    cfg = pipeline_config.resolve(pipeline_config.PipelineConfig(),
+                                  pipeline_config.CheckpointFacts("scratch", 32),
+                                  tasks.traits("text-classification"))
     cfg.train.strategy = "multi-worker"
     monkeypatch.setattr(distribution, "setup_strategy", record("strategy", result="S"))
     monkeypatch.setattr(run.remote_checkpoint, "localize", record("checkpoint"))

@@ -335,11 +335,12 @@ def test_corpus_errors_name_the_file(tmp_path):
 
 def test_pretraining_is_on_by_default_only_for_scratch_checkpoints():
     cfg = pipeline_config.PipelineConfig()
-    assert pipeline_config.with_training_defaults(cfg, "scratch").pretrain.steps == \
+    facts, traits = pipeline_config.CheckpointFacts, tasks.traits(cfg.task)
+    assert pipeline_config.resolve(cfg, facts("scratch"), traits).pretrain.steps == \
         cfg.pretrain.scratch_steps > 0
-    assert pipeline_config.with_training_defaults(cfg, "hub", 256).pretrain.steps == 0
+    assert pipeline_config.resolve(cfg, facts("hub", 256), traits).pretrain.steps == 0
     cfg.pretrain.steps = 7
-    assert pipeline_config.with_training_defaults(cfg, "hub", 256).pretrain.steps == 7
+    assert pipeline_config.resolve(cfg, facts("hub", 256), traits).pretrain.steps == 7
 
 
 def test_cli_pretraining_flags_and_their_errors():
@@ -350,11 +351,13 @@ def test_cli_pretraining_flags_and_their_errors():
     cli._add_run_parser(parser.add_subparsers(dest="command"))
     cfg = cli.config_from_args(parser.parse_args(parser_args))
     assert cfg.pretrain.corpus == "x.txt" and cfg.pretrain.steps is None
-    resolved = pipeline_config.with_training_defaults(cfg, "hub", 256)
+    resolved = pipeline_config.resolve(
+        cfg, pipeline_config.CheckpointFacts("hub", 256), tasks.traits("text-classification"))
     with pytest.raises(pipeline_config.ConfigError, match="--pretrain-steps N"):
         runner.check_pretraining(resolved)
     cfg = cli.config_from_args(parser.parse_args(parser_args + ["--pretrain-steps", "5"]))
-    runner.check_pretraining(pipeline_config.with_training_defaults(cfg, "hub", 256))
+    runner.check_pretraining(pipeline_config.resolve(
+        cfg, pipeline_config.CheckpointFacts("hub", 256), tasks.traits("text-classification")))
     cfg.pretrain.mask_token_rate = 2.0
     with pytest.raises(pipeline_config.ConfigError, match="mask_token_rate"):
         runner.check_pretraining(cfg)

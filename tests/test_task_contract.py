@@ -133,7 +133,8 @@ def _config(cls, fixture: ContractFixture, checkpoint: str):
     cfg.eval.baseline_epochs = 1
     if fixture.configure:
         fixture.configure(cfg)
-    cfg = pipeline_config.with_training_defaults(cfg, "scratch", 32)
+    cfg = pipeline_config.resolve(cfg, pipeline_config.CheckpointFacts("scratch", 32),
+                                  tasks.traits(cfg.task))
     return RunContext(cfg, checkpoint, True, labels=list(fixture.labels))
 
 
