@@ -302,6 +302,41 @@ class EvalConfig:
         help="also report the evaluation metrics per value of this raw column (repeatable)")
 
 
+# The search algorithms of --tune (KerasTuner's oracles): tune.algorithm names one.
+TUNE_ALGORITHMS = ("random", "bayesian", "hyperband")
+
+
+@dataclasses.dataclass
+class TuneConfig:
+    """Hyper-parameter search before the Trainer (TFX's Tuner with KerasTuner's oracles;
+    trainer/tuning.py, docs/tuning.md). The Trainer trains with the best trial's values.
+    Given to the Tuner alone (NOT_IN_COMPONENT_CONFIG): a change here re-runs the search, and
+    re-trains only when the best values change."""
+    enabled: bool = _field(
+        False, flag="--tune", action="store_true",
+        help="search the learning rate, layer-wise decay, warm-up, epochs and batch size "
+        "(the tune.* ranges) with short trials scored on a split held out from the training "
+        "data (never the eval split), then train with the best values")
+    trials: int = _field(4, flag="--tune-trials", metavar="N",
+                         help="the number of trials of --tune")
+    # random | bayesian | hyperband (KerasTuner's RandomSearch, BayesianOptimization,
+    # Hyperband oracles); hyperband spends tune.steps_per_trial on its longest trials.
+    algorithm: str = "random"
+    # The training steps of one trial (its epochs share them; fewer when the tuning data runs
+    # out sooner).
+    steps_per_trial: int = 60
+    # The share of the training split held out (by a hash of each transformed example) to
+    # score the trials; the trials train on the rest.
+    holdout_percent: int = 20
+    # The ranges searched: [low, high] (the learning rate log-uniformly; low == high fixes
+    # it), and the values tried for epochs and batch size.
+    learning_rate: List[float] = dataclasses.field(default_factory=lambda: [3e-5, 1e-3])
+    layer_decay: List[float] = dataclasses.field(default_factory=lambda: [0.6, 1.0])
+    warmup_ratio: List[float] = dataclasses.field(default_factory=lambda: [0.0, 0.2])
+    epochs: List[int] = dataclasses.field(default_factory=lambda: [1, 2, 3])
+    batch_size: List[int] = dataclasses.field(default_factory=lambda: [16, 32])
+
+
 @dataclasses.dataclass
 class MetadataConfig:
     """ML Metadata of `run` (pipeline/metadata_config.py); both None: SQLite in the output dir."""
@@ -354,7 +389,8 @@ class RegistryConfig:
 
 # Sections that say where results go, not what is computed: left out of the config a
 # component receives (RunContext), so they key no cache; `from_dict` fills their defaults.
-NOT_IN_COMPONENT_CONFIG = ("registry",)
+# `tune` is how the search runs: the Tuner alone receives it (pipeline/pipeline.py).
+NOT_IN_COMPONENT_CONFIG = ("registry", "tune")
 
 
 @dataclasses.dataclass
@@ -386,6 +422,7 @@ class PipelineConfig:
     metadata: MetadataConfig = dataclasses.field(default_factory=MetadataConfig)
     pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
     registry: RegistryConfig = dataclasses.field(default_factory=RegistryConfig)
+    tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
 
     @property
     def output_dir(self) -> str:
@@ -604,6 +641,9 @@ def validate(config: "PipelineConfig", traits: Any) -> None:
     need(not p.steps or p.use_training_text or p.corpus,
          "pretrain.use_training_text=false leaves nothing to pre-train on: give "
          "--pretrain-corpus PATH")
+    validate_tune(config.tune)
+    need(not config.tune.enabled or getattr(traits, "tunable", True),
+         f"--tune: the task {config.task} trains nothing, so there is nothing to tune")
     r = config.registry
     need(r.kind in REGISTRIES, f"--registry {r.kind}: expected one of {', '.join(REGISTRIES)}")
     vertex = ("--vertex-project", r.vertex_project), ("--vertex-region", r.vertex_region), \
@@ -612,6 +652,35 @@ def validate(config: "PipelineConfig", traits: Any) -> None:
          "--registry vertex needs " + ", ".join(flag for flag, value in vertex if not value)
          + " (e.g. --vertex-project my-project --vertex-region europe-west4 --serving-image "
          "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest)")
+
+
+def validate_tune(tune: "TuneConfig") -> None:
+    """The tune section's checks (validate calls it; also with --tune off, so that a mistake
+    is found before a run that turns it on)."""
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    need(tune.trials >= 1, f"--tune-trials must be at least 1, got {tune.trials}")
+    need(tune.algorithm in TUNE_ALGORITHMS,
+         f"tune.algorithm={tune.algorithm}: expected one of {', '.join(TUNE_ALGORITHMS)}")
+    need(tune.steps_per_trial >= 1,
+         f"tune.steps_per_trial must be at least 1, got {tune.steps_per_trial}")
+    need(1 <= tune.holdout_percent <= 50,
+         f"tune.holdout_percent must be from 1 to 50, got {tune.holdout_percent}")
+    for name in ("learning_rate", "layer_decay", "warmup_ratio"):
+        values = getattr(tune, name)
+        need(len(values) == 2 and values[0] <= values[1],
+             f"tune.{name} must be a range [low, high] with low <= high, got {values}")
+    need(tune.learning_rate[0] > 0, f"tune.learning_rate must be above 0, got {tune.learning_rate}")
+    need(0 < tune.layer_decay[0] and tune.layer_decay[1] <= 1,
+         f"tune.layer_decay must be above 0 and at most 1, got {tune.layer_decay}")
+    need(0 <= tune.warmup_ratio[0] and tune.warmup_ratio[1] < 1,
+         f"tune.warmup_ratio must be from 0 to below 1, got {tune.warmup_ratio}")
+    for name in ("epochs", "batch_size"):
+        values = getattr(tune, name)
+        need(bool(values) and all(v >= 1 for v in values) and len(set(values)) == len(values),
+             f"tune.{name} must list distinct values of at least 1, got {values}")
 
 
 def _coerce(raw: str, annotation: Any, key: str) -> Any:

@@ -45,6 +45,8 @@ class Traits:
     windowed: bool = False
     # The windows start --doc-stride tokens apart (the stride must be below the window).
     strided_windows: bool = False
+    # It trains, so --tune has something to search (the Task's tuning_objective).
+    tunable: bool = True
 
 
 BUILTIN_TRAITS: Dict[str, Traits] = {
@@ -56,7 +58,7 @@ BUILTIN_TRAITS: Dict[str, Traits] = {
     "question-answering": Traits(text_columns=("question_column", "context_column"),
                                  label_column=None, default_max_seq_length=384,
                                  min_seq_length=8, windowed=True, strided_windows=True),
-    "embedding": Traits(label_column=None),
+    "embedding": Traits(label_column=None, tunable=False),
 }
 
 

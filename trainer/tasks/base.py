@@ -8,7 +8,7 @@ bound to its config (and, inside the pipeline's components, its RunContext):
 `trainer.tasks.create(config_or_context)`.
 """
 import abc
-from typing import Any, Dict, List, Mapping, Optional, TYPE_CHECKING
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, TYPE_CHECKING
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -22,7 +22,18 @@ if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are buil
 
     from trainer.gate_bars import Bar
 
-__all__ = ["SEQUENCE_FEATURES", "Task"]
+__all__ = ["SEQUENCE_FEATURES", "Task", "TuningObjective"]
+
+
+class TuningObjective(NamedTuple):
+    """What the trials of --tune are compared on (trainer/tuning.py): a Keras metric of the
+    compiled model (a key of `model.evaluate(..., return_dict=True)`: one of the task's
+    `metrics()`, or "loss"), measured on the tuning split, standing for the gate's headline
+    metric (the first absolute bar's, trainer/gate_bars.py)."""
+    metric: str
+    direction: str  # "max" or "min"
+    # How the summary and the report name it, e.g. "accuracy".
+    label: str
 
 
 class Task(abc.ABC):
@@ -54,6 +65,8 @@ class Task(abc.ABC):
     # saying what it is (None: the task has no baseline).
     baseline_module: Optional[str] = None
     baseline_description: Optional[str] = None
+    # The metric --tune's trials are compared on (None: the task has nothing to tune).
+    tuning_objective: Optional[TuningObjective] = None
 
     def __init__(self, config_or_context=None):
         if isinstance(config_or_context, RunContext):

@@ -27,7 +27,7 @@ from trainer import tokenization
 from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
 from trainer.tasks import register
-from trainer.tasks.base import Task
+from trainer.tasks.base import Task, TuningObjective
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
@@ -103,6 +103,9 @@ class QuestionAnsweringTask(Task):
                     "(or answers nothing when the context holds none).")
     baseline_module = "components.baseline.span_heuristic"
     baseline_description = "the first words of the context (median training answer length)"
+    # The gate's F1 needs the answers decoded from the windows (TFMA, trainer/qa_metrics.py);
+    # the trials compare what the training graph measures: start and end tokens both right.
+    tuning_objective = TuningObjective("span_exact_match", "max", "span exact match")
 
     # ---- Data hooks (the raw columns: trainer/tasks/__init__.py's Traits) -------
     def label_spec(self) -> Dict[str, Any]:

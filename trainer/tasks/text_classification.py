@@ -22,7 +22,7 @@ from trainer import tokenization
 from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
 from trainer.tasks import register
-from trainer.tasks.base import Task
+from trainer.tasks.base import Task, TuningObjective
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
@@ -140,6 +140,7 @@ class TextClassificationTask(Task):
     intended_use = "Assigns one of the labels below to a text."
     baseline_module = "components.baseline.bag_of_words"
     baseline_description = "TF-IDF logistic regression over WordPiece ids"
+    tuning_objective = TuningObjective("accuracy", "max", "accuracy")
 
     # ---- Inputs (the text-pair tasks override these) ----------------------------------
     def serving_text_inputs(self, config) -> Dict[str, str]:
@@ -319,6 +320,7 @@ class MultiLabelTextClassificationTask(TextClassificationTask):
     single_label = False
     multi_label = True
     intended_use = "Assigns every applicable label below to a text."
+    tuning_objective = TuningObjective("micro_f1", "max", "micro F1")
     problem_type = "multi_label_classification"
 
     @property
@@ -405,6 +407,8 @@ class RegressionTextClassificationTask(TextClassificationTask):
     calibrated = False
     intended_use = "Predicts a numeric score for a text."
     baseline_description = "TF-IDF linear regression over WordPiece ids"
+    # The loss is the mean squared error (the gate's headline metric).
+    tuning_objective = TuningObjective("loss", "min", "MSE")
     problem_type = "regression"
 
     def label_slice_column(self, config=None):

@@ -24,7 +24,7 @@ from trainer import model as model_lib
 from trainer import tokenization
 from trainer.run_context import RunContext
 from trainer.tasks import register
-from trainer.tasks.base import Task
+from trainer.tasks.base import Task, TuningObjective
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
@@ -119,6 +119,7 @@ class TokenClassificationTask(Task):
     intended_use = "Tags every word of a sentence with one of the tags below."
     baseline_module = "components.baseline.tag_lookup"
     baseline_description = "the most frequent tag of each word"
+    tuning_objective = TuningObjective("token_accuracy", "max", "token accuracy")
 
     def label_slice_column(self, config=None):
         return (config or self.config).data.tags_column
