@@ -34,6 +34,7 @@ from trainer.uris import is_uri
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+TUNER_FN = "trainer.tuning.tuner_fn"
 
 
 def _absolute(path: str) -> str:
@@ -65,6 +66,26 @@ def _drift_and_skew(cfg: pipeline_config.PipelineConfig, example_gen, schema_gen
     gate = drift_skew.DriftSkewGate(anomalies=validator.outputs["anomalies"],
                                     curated_schema=_absolute(cfg.data.schema))
     return [previous, validator, gate]
+
+
+def _tuner(context: RunContext, task, transform, schema_gen, pretrainer):
+    """--tune: TFX's Tuner with trainer/tuning.py's tuner_fn. Its trials train and are scored
+    on the training split only (its "eval" files are the training split's too: the gate's eval
+    split is no input of the search); the config's tune section and the task's objective
+    reach it (and key its cache) through its custom_config."""
+    from trainer import tuning  # the objective's check (a task that trains nothing)
+    objective = tuning.objective_of(task)
+    return tfx.components.Tuner(
+        tuner_fn=TUNER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        base_model=pretrainer.outputs["checkpoint"] if pretrainer else None,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["train"]),
+        custom_config={**context.to_custom_config(),
+                       "tune": dataclasses.asdict(context.config.tune),
+                       "objective": objective._asdict()})
 
 
 def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
@@ -137,8 +158,10 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         if drift_nodes:
             pretrainer.add_upstream_node(drift_nodes[-1])
 
+    tuner = _tuner(context, task, transform, schema_gen, pretrainer) if cfg.tune.enabled else None
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         base_model=pretrainer.outputs["checkpoint"] if pretrainer else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -175,7 +198,8 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         components=[example_gen, statistics_gen,
                     *([source_schema_gen] if source_schema_gen else []), schema_gen,
                     example_validator, anomaly_gate,
-                    *drift_nodes, transform, *([pretrainer] if pretrainer else []), trainer,
+                    *drift_nodes, transform, *([pretrainer] if pretrainer else []),
+                    *([tuner] if tuner else []), trainer,
                     *evaluation.components, pusher, *([registry] if registry else [])],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,

@@ -29,10 +29,13 @@ def feature_spec(label_spec: Dict[str, object]) -> Dict[str, object]:
     return spec
 
 
-def read_examples(file_patterns, spec) -> tf.data.Dataset:
-    """One parsed example per element; sequence features are 1-D int64 tensors."""
+def read_examples(file_patterns, spec, keep: Optional[Callable] = None) -> tf.data.Dataset:
+    """One parsed example per element; sequence features are 1-D int64 tensors. `keep`: a
+    predicate on the serialized record (e.g. trainer/tuning.py's hash split)."""
     ds = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP",
                                  num_parallel_reads=AUTOTUNE)
+    if keep is not None:
+        ds = ds.filter(keep)
     return ds.map(lambda record: tf.io.parse_single_example(record, spec),
                   num_parallel_calls=AUTOTUNE, deterministic=True)
 
@@ -76,15 +79,17 @@ def pad_length(train_config, max_seq_length: int) -> Optional[int]:
 
 def make_dataset(file_patterns, *, task, batch_size: int, boundaries: Sequence[int],
                  shuffle: bool, seed: int = 0,
-                 max_length: Optional[int] = None) -> tf.data.Dataset:
+                 max_length: Optional[int] = None,
+                 keep: Optional[Callable] = None) -> tf.data.Dataset:
     """Batches of (dense int32 sequence features, targets), ready for `model.fit`.
 
     The task says which label features to parse, how to pad them and how to split a batch
     into model inputs and targets. `max_length`: pad batches to fixed lengths (see
     `batch_by_length`). Every example appears exactly once per pass; with
     `shuffle`, the order of examples (and so the batch composition) changes every epoch.
+    `keep`: only the records it accepts (see `read_examples`).
     """
-    ds = read_examples(file_patterns, feature_spec(task.label_spec()))
+    ds = read_examples(file_patterns, feature_spec(task.label_spec()), keep)
     # One stored record -> its training examples (e.g. the windows of a long
     # question-answering context).
     ds = task.flatten(ds)

@@ -3,7 +3,6 @@
 TFX's Trainer calls `run_fn` by its dotted path (`trainer.run.run_fn`). The steps themselves
 (datasets, compiled model, history, export) are trainer/training.py's.
 """
-import dataclasses
 import logging
 
 import tf_keras
@@ -11,11 +10,9 @@ import tf_keras
 from trainer import console
 from trainer import distribution
 from trainer import keras_progress
-from trainer import model as model_lib
-from trainer import remote_checkpoint
 from trainer import resume
-from trainer import tasks
 from trainer import training
+from trainer import tuning
 from trainer.run_context import RunContext
 
 
@@ -24,14 +21,10 @@ def run_fn(fn_args) -> None:
     # Strategy first: multi-worker training must configure TensorFlow's collective ops before
     # any other TensorFlow op runs in this process (trainer/distribution.py).
     strategy = distribution.setup_strategy(context.config.train)
-    context = remote_checkpoint.localize(context)
-    if fn_args.base_model:
-        # Pre-trained in this pipeline (components/pretrainer.py): same vocabulary, new weights.
-        context = dataclasses.replace(context, checkpoint_dir=fn_args.base_model)
-    # A compiled pipeline leaves the checkpoint-dependent defaults to the machine that has it;
-    # any other config arrives resolved (pipeline_config.resolve, RunContext).
-    context = context.resolved_for_training(model_lib.hidden_size(context.checkpoint_dir),
-                                           tasks.traits(context.config.task))
+    context = training.training_context(context, fn_args)
+    if fn_args.hyperparameters:
+        # --tune: the best trial's values over the config (trainer/tuning.py).
+        context = tuning.apply_hyperparameters(context, fn_args.hyperparameters)
     cfg = context.config
     task, transform_output = training.bind(context, fn_args.transform_output)
 

@@ -3,6 +3,7 @@ the history file and the export. trainer/run.py's `run_fn` (the candidate),
 components/baseline/run.py's `run_fn` (the simple baseline) and bench/bench_finetune.py
 (the throughput benchmark) are built from these steps.
 """
+import dataclasses
 import json
 import logging
 import os
@@ -19,9 +20,24 @@ from trainer import data
 from trainer import distribution
 from trainer import model as model_lib
 from trainer import optimization
+from trainer import remote_checkpoint
 from trainer import tasks
 from trainer.run_context import RunContext
 from trainer.run_files import HISTORY_FILE
+
+
+def training_context(context: RunContext, fn_args) -> RunContext:
+    """The context the model trains in (the Trainer's, and each trial's of the Tuner): the
+    checkpoint on local disk, the pre-trained one when the pipeline pre-trained, the config
+    resolved."""
+    context = remote_checkpoint.localize(context)
+    if fn_args.base_model:
+        # Pre-trained in this pipeline (components/pretrainer.py): same vocabulary, new weights.
+        context = dataclasses.replace(context, checkpoint_dir=fn_args.base_model)
+    # A compiled pipeline leaves the checkpoint-dependent defaults to the machine that has it;
+    # any other config arrives resolved (pipeline_config.resolve, RunContext).
+    return context.resolved_for_training(model_lib.hidden_size(context.checkpoint_dir),
+                                         tasks.traits(context.config.task))
 
 
 def bind(context: RunContext, transform_graph_uri: str):
@@ -33,16 +49,21 @@ def bind(context: RunContext, transform_graph_uri: str):
 
 
 def build_datasets(task, cfg, train_files, eval_files, *,
-                   pad_to_bucket: bool = True) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Training (shuffled) and evaluation batches, length-bucketed (trainer/data.py)."""
+                   pad_to_bucket: bool = True, keep_train: Optional[Callable] = None,
+                   keep_eval: Optional[Callable] = None
+                   ) -> Tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Training (shuffled) and evaluation batches, length-bucketed (trainer/data.py).
+    `keep_train`/`keep_eval`: predicates on the serialized records (the tuning split of
+    trainer/tuning.py)."""
     pad_length = data.pad_length(cfg.train, cfg.model.max_seq_length) if pad_to_bucket else None
     train_ds = data.make_dataset(
         train_files, task=task, batch_size=cfg.train.batch_size,
         boundaries=cfg.train.bucket_boundaries, shuffle=True, seed=cfg.train.seed,
-        max_length=pad_length)
+        max_length=pad_length, keep=keep_train)
     eval_ds = data.make_dataset(
         eval_files, task=task, batch_size=cfg.train.eval_batch_size,
-        boundaries=cfg.train.bucket_boundaries, shuffle=False, max_length=pad_length)
+        boundaries=cfg.train.bucket_boundaries, shuffle=False, max_length=pad_length,
+        keep=keep_eval)
     return train_ds, eval_ds
 
 
