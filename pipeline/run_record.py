@@ -86,6 +86,11 @@ class RunRecord:
     simple_baseline_model_uri: Optional[str] = None
     last_blessed_model_uri: Optional[str] = None
 
+    # --tune (trainer/tuning.py): {"objective": {"metric", "direction", "label"}, "trials":
+    # [{"trial": 1, "score": 0.9, values...}, ...] in the order they ran, "best": the values
+    # the Trainer took, "cached": reused from an earlier run}; None without --tune.
+    tuning: Optional[dict] = None
+
     def state_of(self, component: str) -> Optional[str]:
         for c in self.components:
             if c.name == component:
@@ -193,6 +198,8 @@ def read_run(metadata_path: str, run_id: Optional[str] = None, files: bool = Tru
                 record.simple_baseline_model_uri = artifact.uri
             elif kind == "Model":
                 record.model_uri = artifact.uri
+            elif kind in ("TunerResults", "HyperParameters") and name == TUNER:
+                _read_tuning(record, store, execution, kind, artifact.uri, files)
             elif kind == "Examples" and "bad_rows" in artifact.custom_properties:
                 _read_bad_rows(record, artifact)
     return record
@@ -224,6 +231,55 @@ def _pretraining_report(model_uri: str) -> Optional[dict]:
 
 # Node ids of the evaluation half (pipeline/evaluation.py).
 BASELINE_TRAINER, BASELINE_EVALUATOR, GATE = "baseline_trainer", "baseline_evaluator", "blessing_gate"
+
+
+TUNER = "Tuner"
+# The files TFX's Tuner writes (tfx/components/tuner/executor.py).
+TUNER_RESULTS_FILE, BEST_HYPERPARAMETERS_FILE = "tuner_results.json", "best_hyperparameters.txt"
+
+
+def _read_json(uri: str, name: str):
+    """A small JSON file of an artifact (local paths without TensorFlow; URIs through it)."""
+    import json
+    path = os.path.join(uri, name)
+    if "://" in uri:
+        import tensorflow as tf
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _read_tuning(record: RunRecord, store, execution, kind: str, uri: str, files: bool) -> None:
+    """The Tuner's trials and best values, and the objective its custom_config named."""
+    import json
+    if record.tuning is None:
+        value = execution.custom_properties.get("custom_config")
+        raw = getattr(value, value.WhichOneof("value") or "string_value") if value else ""
+        try:
+            objective = json.loads(raw).get("objective") if raw else None
+        except (TypeError, ValueError):
+            objective = None
+        record.tuning = {"objective": objective or {}, "trials": [], "best": {},
+                         "cached": execution.last_known_state == metadata_store_pb2.Execution.CACHED}
+    if not files:
+        return
+    if kind == "TunerResults":
+        rows = _read_json(uri, TUNER_RESULTS_FILE) or []
+        # TFX lists them best first; the report shows them in the order they ran.
+        rows = sorted(rows, key=lambda r: int(r.get("trial_id", 0)))
+        record.tuning["trials"] = [
+            {"trial": i + 1, "score": r.get("score"),
+             **{k: v for k, v in r.items() if k not in ("trial_id", "score")
+                and not k.startswith("tuner/")}} for i, r in enumerate(rows)]
+    else:
+        config = _read_json(uri, BEST_HYPERPARAMETERS_FILE) or {}
+        record.tuning["best"] = {k: v for k, v in config.get("values", {}).items()
+                                 if not k.startswith("tuner/")}
 
 
 def _read_gate(record: RunRecord, blessing) -> None:

@@ -1,10 +1,12 @@
 """The run summary printed at the end of `electra-tfx run`: a short block of lines."""
+import dataclasses
 import os
 import textwrap
 from typing import Dict, List, Optional
 
 import pipeline_config
 from components import small_data
+from pipeline.report import tuning
 from pipeline.run_record import RunRecord
 
 # Shown first when present; then every other overall metric of the task (per-class
@@ -54,6 +56,10 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
         lines.append(checkpoint.description)
     if record.pretraining:
         lines.append(_pretraining_text(record))
+    if record.tuning:
+        lines += textwrap.wrap(tuning.tuning_text(dataclasses.asdict(cfg.tune), record.tuning),
+                               width=100,
+                               subsequent_indent="  ", break_on_hyphens=False)
     lines.append(f"Candidate: {_fmt_metrics(record.candidate_metrics)}.")
     if record.simple_baseline_metrics:
         lines.append(f"Simple baseline ({record.simple_baseline or 'trained in this run'}): "

@@ -110,6 +110,8 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
         data.steps_per_epoch = _steps_per_epoch(model_run.uri)
     if getattr(record, "pretraining", None):
         data.pretraining_steps = int(record.pretraining.get("steps", 0))
+    if getattr(record, "tuning", None):
+        _describe_tuning(data, record.tuning, store, by_node)
     transform_graph = outputs.get(("Transform", "TransformGraph"))
     if transform_graph is not None:
         data.label_names = _label_names(transform_graph.uri)
@@ -136,7 +138,7 @@ def collect(metadata_path: str, run_id: Optional[str] = None, output_dir: Option
 def _run_config(store, by_node):
     """The PipelineConfig the run's Trainer (or Transform) got through custom_config."""
     import pipeline_config
-    for node in (_TRAINER_NODE, "Transform"):
+    for node in (_TRAINER_NODE, "Tuner", "Transform"):  # the Tuner's: the whole config too
         if node in by_node:
             context = lineage.trainer_config(store, by_node[node])
             if context.get("config"):
@@ -148,6 +150,25 @@ def _run_config(store, by_node):
                 except Exception:  # noqa: BLE001 — a newer or older config shape
                     logging.warning("report: cannot read the run's config", exc_info=True)
     return None
+
+
+# The report's names of the train fields --tune searches.
+_TUNED_NAMES = {"epochs": "epochs", "batch_size": "batch size",
+                "learning_rate": "peak learning rate", "layer_decay": "layer-wise decay",
+                "warmup_ratio": "warmup ratio"}
+
+
+def _describe_tuning(data: ReportData, tuning: Dict, store, by_node) -> None:
+    """The trials, and the tuned values in place of the config's (the Trainer trained with
+    them); the search's settings from the Tuner's custom_config."""
+    data.tuning = dict(tuning)
+    if "Tuner" in by_node:
+        tuner_config = lineage.trainer_config(store, by_node["Tuner"])
+        data.tuning["settings"] = dict(tuner_config.get("tune") or {})
+    for name, value in (tuning.get("best") or {}).items():
+        if name in _TUNED_NAMES and data.hyperparameters:
+            data.hyperparameters[_TUNED_NAMES[name]] = f"{value:.3g} (tuned)" \
+                if isinstance(value, float) else f"{value} (tuned)"
 
 
 def _describe_config(data: ReportData, cfg_and_context) -> None:

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 
 import jinja2
 
-from pipeline.report import decision, plots
+from pipeline.report import decision, plots, tuning
 from pipeline.report.model import (CANDIDATE, LAST_BLESSED, OVERALL, ReliabilityBin,
                                    ReportData, SliceMetrics, length_summary)
 from trainer.label_order import in_id_order
@@ -62,6 +62,7 @@ def _draw(data: ReportData, out_dir: str) -> Dict[str, object]:
     return {
         "data": plots.data_summary(data, out_dir),
         "training": plots.training_curves(data, out_dir),
+        "tuning": plots.tuning_trials(data, out_dir),
         "confusion": [(role, plots.confusion_matrix(role, matrix, out_dir))
                       for role, matrix in _in_role_order(data, data.confusion)],
         "calibration": plots.reliability(*_reliability(data), out_dir),
@@ -202,7 +203,18 @@ def render(data: ReportData, images: Dict[str, object]) -> str:
         history_rows=_history_rows(data.history), verdict=decision.verdict(data),
         headline=decision.banner_rows(data), warnings=decision.warnings(data),
         rule_rows=decision.rule_rows(data), reliability=_reliability(data)[0],
-        examples=_examples(data))
+        examples=_examples(data), tuning=_tuning(data))
+
+
+def _tuning(data: ReportData) -> Dict[str, object]:
+    """The tuning section's sentence, objective, columns and best trial (--tune)."""
+    if not data.tuning:
+        return {}
+    best = tuning.best_trial(data.tuning)
+    return {"text": tuning.tuning_text(data.tuning.get("settings") or {}, data.tuning),
+            "label": tuning.objective_label(data.tuning),
+            "names": tuning.searched_names(data.tuning),
+            "best": best["trial"] if best else None}
 
 
 def _examples(data: ReportData) -> List[dict]:
@@ -305,6 +317,13 @@ td.text { text-align: left; word-break: break-all; }
 </table>
 {% else %}<p>None found.</p>{% endif %}
 
+{% if d.tuning %}<h2>Tuning (--tune)</h2>
+<p>{{ tuning.text }}</p>
+{% if images.tuning %}<img src="{{ images.tuning }}" alt="the objective per tuning trial">{% endif %}
+<table id="tuning"><tr><th>trial</th><th>{{ tuning.label }}</th>{% for k in tuning.names %}<th>{{ k }}</th>{% endfor %}</tr>
+{% for t in d.tuning.trials %}<tr{% if t.trial == tuning.best %} class="better"{% endif %}><td>{{ t.trial }}{% if t.trial == tuning.best %} (best){% endif %}</td><td>{{ t.score|fmt }}</td>{% for k in tuning.names %}<td>{{ t[k]|fmt }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+{% endif %}
 <h2>Training</h2>
 {% if images.training %}<img src="{{ images.training }}" alt="training curves">
 <table id="history"><tr><th>epoch</th>{% for k in history_rows[0]["keys"] %}<th>{{ k }}</th>{% endfor %}</tr>

@@ -136,6 +136,9 @@ class ReportData:
     steps_per_epoch: Optional[int] = None
     # ELECTRA pre-training steps this run's model had (ElectraPretrainer; 0: none).
     pretraining_steps: int = 0
+    # --tune: run_record.RunRecord.tuning (the objective, every trial, the best values, the
+    # search's settings under "settings"); None without --tune.
+    tuning: Optional[Dict] = None
     # Evaluation: role -> overall metric -> value; what each role is (e.g. its Model URI).
     models: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
     model_descriptions: Dict[str, str] = dataclasses.field(default_factory=dict)

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from pipeline.report import decision
+from pipeline.report import decision, tuning
 from pipeline.report.model import OVERALL, ReportData, length_summary
 from trainer.label_order import in_id_order
 from trainer import packaged_checkpoint
@@ -165,8 +165,13 @@ def what_happened(data: ReportData) -> Dict:
         beat = f"no: worse by {-data.baseline_gap:.4g}"
     if data.require_beat_baseline is False:
         beat += " (beating it was waived with --no-require-beat-baseline)"
+    tuned = None
+    if data.tuning:  # --tune: the search in words, and the values the Trainer took
+        tuned = {"text": tuning.tuning_text(data.tuning.get("settings") or {}, data.tuning),
+                 "values": dict(data.tuning.get("best") or {}),
+                 "trials": len(data.tuning.get("trials") or [])}
     return {"pretraining_steps": data.pretraining_steps, "epochs_trained": epochs,
-            "training_steps": steps, "beat_simple_baseline": beat,
+            "training_steps": steps, "beat_simple_baseline": beat, "tuning": tuned,
             "blessing_rules": [
                 {"rule": r["rule"], "applied": r["applied"], "passed": r["passed"],
                  "checks": [c.get("text") for c in r.get("checks") or []] or [r["detail"]]}
@@ -260,6 +265,8 @@ def render_markdown(card: Dict, data: ReportData) -> str:
             f"- Trained: {happened['epochs_trained']} epochs"
             + (f", {steps:,} steps" if steps is not None else ""),
             f"- Beat the simple baseline: {happened['beat_simple_baseline']}"]
+    if happened.get("tuning"):
+        out.append(f"- {happened['tuning']['text']}")
     for rule in happened["blessing_rules"]:
         state = ("passed" if rule["passed"] else "FAILED") if rule["applied"] else "not applied"
         out.append(f"- Rule '{rule['rule']}': {state}; " + "; ".join(filter(None, rule["checks"])))

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 from matplotlib.figure import Figure
 
+from pipeline.report import tuning
 from pipeline.report.model import ConfusionMatrix, ReliabilityBin, ReportData
 from trainer.label_order import in_id_order
 
@@ -83,6 +84,30 @@ def training_curves(data: ReportData, out_dir: str) -> Optional[str]:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
     return _save(fig, out_dir, "training_curves.png")
+
+
+def tuning_trials(data: ReportData, out_dir: str) -> Optional[str]:
+    """--tune: the objective on the tuning split per trial, in the order they ran, the best
+    one marked."""
+    best = tuning.best_trial(data.tuning)
+    if best is None:
+        return None
+    trials = [t for t in data.tuning["trials"] if t.get("score") is not None]
+    objective = data.tuning.get("objective") or {}
+    label = objective.get("label") or objective.get("metric") or "objective"
+    fig = Figure(figsize=(5.5, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([t["trial"] for t in trials], [t["score"] for t in trials], marker="o",
+            color=_COLORS["train"], label="trial")
+    ax.scatter([best["trial"]], [best["score"]], marker="*", s=260, color="#d62728", zorder=3,
+               label=f"best (trial {best['trial']}): {best['score']:.4g}")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{label} ({'lower' if objective.get('direction') == 'min' else 'higher'}"
+                  " is better)")
+    ax.set_title(f"Tuning: {label} on the tuning split")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+    return _save(fig, out_dir, "tuning_trials.png")
 
 
 def confusion_matrix(role: str, matrix: ConfusionMatrix, out_dir: str) -> str:
