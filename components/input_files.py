@@ -97,6 +97,12 @@ def list_input_files(pattern: str) -> List[str]:
     return files
 
 
+def resolve_files(path: str, flag: str) -> List[str]:
+    """The input files a file, glob or folder names (as --train reads them), sorted; raises
+    InputError naming `flag` when there are none."""
+    return _resolve_one(path, flag)[2]
+
+
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
     """What to pass to TextExampleGen (and the files that were found, for logging)."""

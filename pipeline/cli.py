@@ -12,6 +12,10 @@ Then look back:
   electra-tfx runs                     every run: status, data, metrics, pushed version
   electra-tfx report [RUN] [--out DIR] a run's summary and its HTML report
 
+Score files with the pushed model:
+
+  electra-tfx predict --model latest --input FILE|GLOB --output scored.jsonl
+
 `electra-tfx COMMAND --help` lists a command's flags; README.md explains them.
 """
 import argparse
@@ -34,6 +38,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 import pipeline_config  # noqa: E402
 from pipeline.exit_codes import EXIT_BAD_INPUT  # noqa: E402
 from pipeline import beam_options  # noqa: E402
+from pipeline import predict  # noqa: E402
 from trainer import console  # noqa: E402
 
 
@@ -243,13 +248,14 @@ def config_from_args(args: argparse.Namespace) -> pipeline_config.PipelineConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: `run`, `compile`, `runs` and `report`."""
+    """The command line: `run`, `compile`, `runs`, `report` and `predict`."""
     parser = argparse.ArgumentParser(prog="electra-tfx", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
     _add_compile_parser(sub)
     _add_history_parsers(sub)
+    predict.add_parser(sub, _HelpFormatter)
     return parser
 
 
@@ -281,6 +287,8 @@ def _command(args: argparse.Namespace, started: Optional[float]) -> int:
             handler.setLevel(logging.ERROR)
     if args.command in ("runs", "report"):
         return _history_command(args)
+    if args.command == "predict":
+        return predict.main(args, started)
     # Settings are checked before TensorFlow loads: a mistake is reported in a second.
     try:
         cfg = config_from_args(args)

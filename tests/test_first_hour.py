@@ -219,7 +219,7 @@ def _subparsers():
 
 def test_every_flag_has_help_and_at_most_one_default():
     _, commands = _subparsers()
-    assert set(commands) == {"run", "compile", "runs", "report"}
+    assert set(commands) == {"run", "compile", "runs", "report", "predict"}
     for command, parser in commands.items():
         formatter = parser.formatter_class(prog=parser.prog)
         for action in parser._actions:
@@ -245,7 +245,7 @@ def test_top_level_help_says_what_the_tool_does_and_shows_the_commands():
     assert_quick(result)
 
 
-@pytest.mark.parametrize("command", ["run", "compile", "runs", "report"])
+@pytest.mark.parametrize("command", ["run", "compile", "runs", "report", "predict"])
 def test_help_of_every_command_loads_no_tensorflow(command):
     result = cli(command, "--help")
     assert result.code == 0 and "--output" in result.out
