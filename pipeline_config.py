@@ -546,7 +546,8 @@ def quick_note(config: "PipelineConfig") -> Optional[str]:
         return None
     sample = (f"a sample of {config.data.sample_rows} rows" if config.data.sample_rows
               else "every row")
-    return (f"QUICK RUN (--quick): {sample}, a few training steps, no pre-training: a smoke "
+    return (f"QUICK RUN (--quick): {sample}, a few training steps, no pre-training, no drift or "
+            "skew check: a smoke "
             "test of the data and the settings, not a model to serve. Kept apart from real "
             f"runs, in {config.output_dir}.")
 

@@ -48,8 +48,10 @@ def pipeline_root(cfg: pipeline_config.PipelineConfig) -> str:
 
 def _drift_and_skew(cfg: pipeline_config.PipelineConfig, example_gen, schema_gen) -> list:
     """Drift against the previous run and train/eval skew, when the curated schema sets
-    comparator thresholds (components/drift_skew.py): its nodes, the gate last; [] otherwise."""
-    if not cfg.data.schema or not drift_skew.has_comparators(
+    comparator thresholds (components/drift_skew.py): its nodes, the gate last; [] otherwise,
+    and for a quick run: its sample is too small for a distribution distance to mean anything
+    (the validator skips such comparisons), and quick runs keep no history to drift from."""
+    if cfg.quick or not cfg.data.schema or not drift_skew.has_comparators(
             tfdv.load_schema_text(os.path.abspath(cfg.data.schema))):
         return []
     previous = tfx.dsl.Resolver(

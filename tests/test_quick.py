@@ -132,3 +132,18 @@ def test_a_quick_runs_model_card_says_so_first():
     assert model_card.limitations(data)[0].startswith("QUICK RUN (--quick)")
     assert not any("QUICK" in line for line in model_card.limitations(
         ReportData(run_id="r", output_dir="/tmp/x")))
+
+
+def test_a_quick_run_skips_the_drift_and_skew_checks_a_real_run_makes(tmp_path):
+    """The embedded data's curated schema sets drift/skew thresholds: a real run checks them; a
+    quick run's sample is too small for them (and says so in its note)."""
+    from pipeline.pipeline import create_pipeline
+    from trainer.run_context import RunContext
+    ids = {}
+    for argv in ((), ("--quick",)):
+        cfg = _config(*argv, "--output", str(tmp_path), "--max-seq-length", "16")
+        pipeline = create_pipeline(RunContext(cfg, str(tmp_path), True), {"0": 5, "1": 5})
+        ids[argv] = {c.id for c in pipeline.components}
+    assert {"DriftSkewValidator", "DriftSkewGate"} <= ids[()]
+    assert not {"DriftSkewValidator", "DriftSkewGate"} & ids[("--quick",)]
+    assert "no drift or skew check" in pipeline_config.quick_note(_config("--quick"))
