@@ -295,13 +295,15 @@ def _command(args: argparse.Namespace, started: Optional[float]) -> int:
     except pipeline_config.ConfigError as e:
         print(f"electra-tfx: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from pipeline import precheck  # the data files and the checkpoint folder, in a second
+    try:
+        # compile --label-counts reads no data: its paths may exist only where it runs.
+        precheck.check(cfg, on_cluster=args.command == "compile",
+                       read_data=args.command == "run" or not args.label_counts)
+    except precheck.ERRORS as e:
+        print(f"electra-tfx: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.command == "run":
-        from pipeline import precheck  # the data files and the checkpoint folder, in a second
-        try:
-            precheck.check(cfg)
-        except precheck.ERRORS as e:
-            print(f"electra-tfx: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
         console.say("Loading TensorFlow and TFX ...")
         from pipeline import runner  # heavy imports only after the settings are checked
         return runner.run_and_report(cfg, verbose=args.verbose, started=started)

@@ -23,10 +23,16 @@ ERRORS = (InputError, BadInputError, CheckpointError, pipeline_config.ConfigErro
 MAX_FILES = 20
 
 
-def check(cfg: pipeline_config.PipelineConfig) -> None:
+def check(cfg: pipeline_config.PipelineConfig, on_cluster: bool = False,
+          read_data: bool = True) -> None:
     """Raises one of ERRORS for a --checkpoint that cannot be one, a --train/--eval that names
-    no readable file of a recognised format, or a file without the columns the task reads."""
-    check_requested(cfg.model.checkpoint)
+    no readable file of a recognised format, or a file without the columns the task reads.
+    `on_cluster` (compile): a checkpoint URI is the cluster's to read (pipeline/compiler.py);
+    `read_data=False`: the data files are not read (compile --label-counts)."""
+    if not (on_cluster and is_uri(cfg.model.checkpoint)):
+        check_requested(cfg.model.checkpoint)
+    if not read_data:
+        return
     data = cfg.data
     if any(is_tfds(path) or is_uri(path)
            for path in (data.train, data.eval) if path):

@@ -122,7 +122,7 @@ MISTAKES = {
     # name: (arguments, pieces of the one-line message)
     "flag typo": (["--epochz", "1"], ["unrecognized arguments: --epochz"]),
     "unknown --set key": (["--set", "train.epoch=1"], ["did you mean train.epochs?"]),
-    "unknown --set section": (["--set", "trian.epochs=1"], ["did you mean train.epochs?"]),
+    "unknown --set section": (["--set", "trian.epochs=1"], ["did you mean train.epochs"]),
     "bad --set value": (["--set", "train.epochs=three"], ["train.epochs=three", "expected int"]),
     "out-of-range --set value": (["--set", "train.warmup_ratio=2"], ["train.warmup_ratio"]),
     "missing --train file": (["--train", "{d}/missing.csv"],
@@ -161,6 +161,38 @@ def test_mistake_is_reported_in_a_second_before_tensorflow(data, name):
     args, expected = MISTAKES[name]
     result = _run(data, *[a.format(d=data) for a in args])
     assert_one_line_error(result, *expected)
+
+
+COMPILE_MISTAKES = {
+    "missing --train file": (["--train", "{d}/missing.csv"], ["missing.csv does not exist"]),
+    "CSV without the text column": (["--train", "{d}/reviews.csv"], ["no column 'text'"]),
+    "a folder that is not a checkpoint": (
+        ["--train", "{d}/good.csv", "--checkpoint", "{d}/my-model"],
+        ["not a usable ELECTRA checkpoint"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPILE_MISTAKES))
+def test_compile_mistake_is_reported_in_a_second_before_tensorflow(data, name):
+    args, expected = COMPILE_MISTAKES[name]
+    result = cli("compile", "--image", "img", "--pipeline-root", "gs://b/root",
+                 "--out", data.parent / "p.json", *[a.format(d=data) for a in args])
+    assert_one_line_error(result, *expected)
+
+
+def test_compile_leaves_remote_checkpoints_and_uncounted_data_to_the_cluster(data):
+    """A checkpoint URI, and with --label-counts data paths that exist only where the pipeline
+    runs, pass the checks (they are read on the cluster)."""
+    from pipeline import cli as cli_module, precheck
+    args = cli_module.build_parser().parse_args([
+        "compile", "--image", "img", "--pipeline-root", "gs://b/root", "--out", "p.json",
+        "--train", "/mnt/cluster-only/train.csv", "--checkpoint", "gs://b/electra"])
+    cfg = cli_module.config_from_args(args)
+    precheck.check(cfg, on_cluster=True, read_data=False)
+    with pytest.raises(precheck.ERRORS, match="does not exist"):
+        precheck.check(cfg, on_cluster=True)
+    with pytest.raises(precheck.ERRORS, match="gs://b/electra"):
+        precheck.check(cfg)  # a local run cannot read a checkpoint URI
 
 
 def _checkpoint_dir(path: pathlib.Path) -> pathlib.Path:
