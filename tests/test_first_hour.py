@@ -399,3 +399,42 @@ def test_report_out_writes_the_report_elsewhere_without_tensorflow(tmp_path):
     assert cli("report", "--output", output, "--run", ids[1]).code == 0
     result = cli("report", "no-such-run", "--output", output)
     assert_one_line_error(result, "no run 'no-such-run'")
+
+
+def _write_tfrecord(path: pathlib.Path, rows, keys, options=None) -> pathlib.Path:
+    import tensorflow as tf  # in the test process only: the CLI's checks must not need it
+    with tf.io.TFRecordWriter(str(path), options=options) as writer:
+        for row in rows:
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                key: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+                for key, value in zip(keys, row)})).SerializeToString())
+    return path
+
+
+def test_tfrecord_columns_are_checked_before_tensorflow(data):
+    reviews = _write_tfrecord(data / "reviews.tfrecord", _rows(), ("review", "label"))
+    result = _run(data, "--train", reviews)
+    assert_one_line_error(result, "no record has 'text'", "'label', 'review'", "--text-column")
+
+
+def test_tfrecord_heads_are_read_without_tensorflow(data):
+    from components.readers.errors import BadInputError
+    from components.readers.head import check_head
+    good = _write_tfrecord(data / "good.tfrecord.gz", _rows(), ("text", "label"), "GZIP")
+    check_head(str(good), ["text", "label"])
+    with pytest.raises(BadInputError, match="no record has 'tags'"):
+        check_head(str(good), ["text", "tags"])
+    # An empty value is no value: a column that is always empty is missing.
+    empty = data / "empty_label.tfrecord"
+    import tensorflow as tf
+    with tf.io.TFRecordWriter(str(empty)) as writer:  # label as an empty BytesList
+        writer.write(tf.train.Example(features=tf.train.Features(feature={
+            "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"good"])),
+            "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[]))}))
+            .SerializeToString())
+    with pytest.raises(BadInputError, match="no record has 'label'"):
+        check_head(str(empty), ["text", "label"])
+    with tf.io.TFRecordWriter(str(data / "junk.tfrecord")) as writer:
+        writer.write(b"\xff\xff\xff")  # framed correctly, but not a serialized message
+    with pytest.raises(BadInputError, match="not a tf.train.Example"):
+        check_head(str(data / "junk.tfrecord"), ["text"])

@@ -1,5 +1,5 @@
 """The head of an input file, read without TensorFlow: the CSV header, the first JSON Lines
-records, the framing of the first TFRecord record. The readers use the same checks on the
+records, the feature names of the first TFRecord records. The readers use the same checks on the
 whole file (csv.py, jsonl.py, dispatch.py); `check_head` lets the CLI refuse an unreadable file
 or a missing column in a second, before TensorFlow loads (pipeline/precheck.py).
 """
@@ -7,6 +7,9 @@ import csv
 import json
 import struct
 from typing import Collection, Iterable, List, Optional, Sequence, Set, Union
+
+from google.protobuf import empty_pb2
+from google.protobuf.message import DecodeError
 
 from components.bad_rows import BadRow
 from components.input_files import file_kind
@@ -145,15 +148,67 @@ def check_tfrecord_framing(path: str, compressed: bool) -> None:
             unit="record")
 
 
+def _fields(data: bytes):
+    """(field number, bytes) of a serialized message's length-delimited fields, read with
+    protobuf's own parser as unknown fields of an empty message: tf.train.Example's classes
+    live in the tensorflow package, whose import this module exists to avoid."""
+    message = empty_pb2.Empty()
+    message.ParseFromString(data)
+    return [(f.field_number, f.data) for f in message.UnknownFields() if f.wire_type == 2]
+
+
+def example_keys(data: bytes) -> Set[str]:
+    """The names of a serialized tf.train.Example's features that hold a value
+    (Example.features = 1; Features.feature = 1, map entries: key = 1, Feature = 2, whose one
+    field is a BytesList/FloatList/Int64List)."""
+    keys = set()
+    for number, features in _fields(data):
+        if number != 1:
+            continue
+        for entry_number, entry in _fields(features):
+            parts = dict(_fields(entry)) if entry_number == 1 else {}
+            if 1 in parts and any(value for _, value in _fields(parts.get(2, b""))):
+                keys.add(parts[1].decode("utf-8", "replace"))
+    return keys
+
+
+def tfrecord_keys(path: str, compressed: bool, limit: int = HEAD_RECORDS):
+    """(feature names with a value in the first `limit` tf.train.Examples, records read,
+    whole file read)."""
+    check_tfrecord_framing(path, compressed)
+    keys: Set[str] = set()
+    records = 0
+    with open_bytes(path, compressed) as stream:
+        while records < limit:
+            head = stream.read(12)
+            if len(head) < 12:
+                return keys, records, True
+            (length,) = struct.unpack("<Q", head[:8])
+            data = stream.read(length)
+            stream.read(4)
+            records += 1
+            try:
+                keys |= example_keys(data)
+            except (DecodeError, RuntimeError):
+                raise BadInputError(path, records, "is not a tf.train.Example",
+                                    unit="record") from None
+    return keys, records, False
+
+
 def check_head(path: str, required: Sequence[str] = ()) -> None:
     """Raises BadInputError when the file cannot be read as its extension says or lacks a
     required column: CSV/TSV by their header, JSON Lines by their first HEAD_RECORDS records.
-    TFRecord (framing only), CoNLL and SQuAD files have no column to check here."""
+    TFRecord by the features of their first HEAD_RECORDS tf.train.Examples. CoNLL and SQuAD
+    files have no column to check here."""
     kind = file_kind(path)
     if kind is None:
         raise BadInputError(path, None, "unrecognised extension")
     if kind.format == "tfrecord":
-        check_tfrecord_framing(path, kind.compressed)
+        keys, read, whole = tfrecord_keys(path, kind.compressed)
+        error = missing_columns(path, required, keys, header=False,
+                                read=None if whole else read) if keys else None
+        if error:
+            raise error
         return
     check_text_file(path, kind.compressed)
     if kind.format in ("csv", "tsv"):
