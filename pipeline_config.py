@@ -387,10 +387,21 @@ class RegistryConfig:
         "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest")
 
 
+@dataclasses.dataclass
+class PredictConfig:
+    """Batch inference after a blessed push (TFX's BulkInferrer; docs/predict.md). Not part of
+    what the model computes: components' configs leave it out (NOT_IN_COMPONENT_CONFIG), so a
+    new --predict path never re-trains a cached model."""
+    data: Optional[str] = _field(
+        None, flag="--predict", metavar="PATH",
+        help="also score these rows (a file, glob or folder, as --train) with the candidate once "
+        "it is blessed: BulkInferrer's PredictionLogs and a JSON Lines copy in OUTPUT/predictions/")
+
+
 # Sections that say where results go, not what is computed: left out of the config a
 # component receives (RunContext), so they key no cache; `from_dict` fills their defaults.
 # `tune` is how the search runs: the Tuner alone receives it (pipeline/pipeline.py).
-NOT_IN_COMPONENT_CONFIG = ("registry", "tune")
+NOT_IN_COMPONENT_CONFIG = ("registry", "tune", "predict")
 
 
 @dataclasses.dataclass
@@ -423,6 +434,7 @@ class PipelineConfig:
     pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
     registry: RegistryConfig = dataclasses.field(default_factory=RegistryConfig)
     tune: TuneConfig = dataclasses.field(default_factory=TuneConfig)
+    predict: PredictConfig = dataclasses.field(default_factory=PredictConfig)
 
     @property
     def output_dir(self) -> str:

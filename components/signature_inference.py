@@ -46,7 +46,7 @@ class _Loaded:
 
 def signature_inputs(model_dir: str, signature: str) -> List[str]:
     """The input names of `signature`, read from saved_model.pb (nothing loaded)."""
-    signature_def = _meta_graph(model_dir).signature_def
+    signature_def = meta_graph(model_dir).signature_def
     if signature not in signature_def:
         raise ValueError(f"the model at {model_dir} has no signature {signature!r}; it has "
                          f"{', '.join(sorted(signature_def))}")
@@ -57,10 +57,10 @@ def parsed_columns(model_dir: str, signature: str = "serving_default") -> List[s
     """The tf.Example features that `signature` parses (the keys of its ParseExample ops):
     the columns a row needs for it. Read from the graph in saved_model.pb, following the
     function calls from the signature's outputs."""
-    meta_graph = _meta_graph(model_dir)
-    signature_def = meta_graph.signature_def[signature]
-    library = {f.signature.name: f for f in meta_graph.graph_def.library.function}
-    nodes = {n.name: n for n in meta_graph.graph_def.node}
+    graph = meta_graph(model_dir)
+    signature_def = graph.signature_def[signature]
+    library = {f.signature.name: f for f in graph.graph_def.library.function}
+    nodes = {n.name: n for n in graph.graph_def.node}
     pending = []
     for tensor in signature_def.outputs.values():
         node = nodes.get(tensor.name.split(":")[0])
@@ -86,7 +86,7 @@ def parsed_columns(model_dir: str, signature: str = "serving_default") -> List[s
     return sorted(set(keys))
 
 
-def _meta_graph(model_dir: str):
+def meta_graph(model_dir: str):
     from tensorflow.core.protobuf import saved_model_pb2
     saved_model = saved_model_pb2.SavedModel()
     with tf.io.gfile.GFile(tf.io.gfile.join(model_dir, "saved_model.pb"), "rb") as f:

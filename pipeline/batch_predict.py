@@ -32,12 +32,15 @@ BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
 
 
 class SignatureError(ValueError):
-    """The model's signature cannot read these rows (a column it needs is in no file)."""
+    """The model has no such signature."""
 
 
 def required_columns(model_dir: str, signature: str, columns: Dict[str, str]) -> List[str]:
     """The columns a row needs: what serving_default parses, or serve_text's inputs' columns."""
-    inputs = signature_inference.signature_inputs(model_dir, signature)
+    try:
+        inputs = signature_inference.signature_inputs(model_dir, signature)
+    except ValueError as e:  # no such signature: the message lists the model's
+        raise SignatureError(f"--signature {signature}: {e}") from None
     if inputs == [signature_inference.EXAMPLES_INPUT]:
         return signature_inference.parsed_columns(model_dir, signature)
     return [columns.get(name, name) for name in inputs]

@@ -66,7 +66,7 @@ def _shown_default(f) -> str:
 
 # The order of the flags in --help: the data first, where everything goes last.
 _HELP_ORDER = ("data.", "task", "task_options.", "model.", "pretrain.", "train.", "tune.",
-               "eval.", "", "metadata.", "registry.")
+               "eval.", "predict.", "", "metadata.", "registry.")
 
 
 def config_flags(command: str = "run"):

@@ -21,6 +21,7 @@ from components.anomaly_gate import AnomalyGate
 from components import drift_skew
 from components.atomic_pusher import AtomicPusher
 from components.bad_rows import RowChecks
+from components import bulk_inference
 from components import free_text_schema
 from components.free_text_schema import FreeTextSchema
 from components.input_files import unlisted_inputs
@@ -193,6 +194,10 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         cfg, pusher, evaluation.blessing, trainer.outputs["model"], example_gen.outputs["examples"],
         checkpoint=context.checkpoint_dir, metadata_store="" if "://" in cfg.output_dir
         else cfg.metadata.mysql or cfg.metadata.config_file or cfg.metadata_path)
+    # --predict PATH: BulkInferrer scores PATH with the blessed candidate (OUTPUT/predictions/).
+    predict_nodes = bulk_inference.create(
+        cfg.predict.data, cfg.output_dir, trainer.outputs["model"], evaluation.blessing,
+        row_checks, task.raw_text_columns(cfg), list_inputs=list_inputs)
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.run_pipeline_name,
@@ -202,7 +207,8 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
                     example_validator, anomaly_gate,
                     *drift_nodes, transform, *([pretrainer] if pretrainer else []),
                     *([tuner] if tuner else []), trainer,
-                    *evaluation.components, pusher, *([registry] if registry else [])],
+                    *evaluation.components, pusher, *([registry] if registry else []),
+                    *predict_nodes],
         enable_cache=cfg.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args if beam_pipeline_args is not None else cfg.beam_args,

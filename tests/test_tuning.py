@@ -278,7 +278,7 @@ def test_a_quick_run_with_tune_trains_with_the_best_trial_and_reports_it(tmp_pat
                    "--set", "tune.epochs=1,2", "--set", "tune.batch_size=16")
     log = proc.stdout + proc.stderr
     assert proc.returncode in (0, 3), log[-4000:]
-    assert re.search(r"\[\d+/\d+\] Tuner done", proc.stdout), proc.stdout[-3000:]
+    assert re.search(r"\[\s*\d+/\d+\] Tuner done", proc.stdout), proc.stdout[-3000:]
     assert proc.stdout.index("Tuner done") < proc.stdout.index("] Trainer ...")
     assert "Tuning: trial 2/2: accuracy" in proc.stdout
     summary = " ".join(proc.stdout[proc.stdout.index("Tuned (--tune"):].split())

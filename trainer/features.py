@@ -5,6 +5,8 @@ import tensorflow as tf
 
 # Sequence features every task emits from Transform (variable length, no padding).
 SEQUENCE_FEATURES = ("input_ids", "attention_mask", "token_type_ids")
+# The exported signature TFX's BulkInferrer calls (Task.bulk_inference_signature).
+BULK_INFERENCE_SIGNATURE = "bulk_inference"
 
 
 def dense_strings(feature: Any) -> tf.Tensor:

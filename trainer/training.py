@@ -22,6 +22,7 @@ from trainer import model as model_lib
 from trainer import optimization
 from trainer import remote_checkpoint
 from trainer import tasks
+from trainer.features import BULK_INFERENCE_SIGNATURE
 from trainer.run_context import RunContext
 from trainer.run_files import HISTORY_FILE
 
@@ -120,6 +121,7 @@ def export(task, model, transform_output, context: RunContext, serving_model_dir
     the signatures share (every worker saves; the chief exports)."""
     model_lib.call_on_ids(model)
     signatures = task.serving_signatures(model, transform_output, context)
+    signatures[BULK_INFERENCE_SIGNATURE] = task.bulk_inference_signature(signatures)
     if not distribution.is_chief():  # every worker must save (collective ops); one exports
         scratch = tempfile.mkdtemp()
         model.save(scratch, save_format="tf", signatures=signatures, **save_options)

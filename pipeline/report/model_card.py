@@ -19,7 +19,8 @@ CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
 _REST_PORT = 8501
 # Signatures for the pipeline's own use (TFMA feeds labelled examples through it).
-INTERNAL_SIGNATURES = {"transform_features": "internal: the Evaluator's preprocessing"}
+INTERNAL_SIGNATURES = {"transform_features": "internal: the Evaluator's preprocessing",
+                       "bulk_inference": "internal: serving_default for TFX's BulkInferrer"}
 
 
 

@@ -141,6 +141,23 @@ class Task(abc.ABC):
                            context: RunContext) -> Dict[str, tf.types.experimental.ConcreteFunction]:
         """The SavedModel's signatures, keyed by signature name."""
 
+    def bulk_inference_signature(self, signatures: Mapping[str, Any]) -> Any:
+        """`serving_default` as TFX's BulkInferrer can call it (components/bulk_inference.py).
+
+        tfx_bsl's RunInference splits every output along the batch and builds each row's
+        TensorProto from `output[i].dtype`: a row of a [batch] string output (labels, QA's
+        answer) is a Python bytes without one, and the run fails. Here such outputs get a
+        trailing axis of 1 ([batch, 1]); everything else is serving_default's, unchanged."""
+        serving_default = signatures["serving_default"]
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def bulk_inference(examples):
+            outputs = serving_default(examples=examples)
+            return {name: value[:, None] if value.dtype == tf.string and value.shape.rank == 1
+                    else value for name, value in outputs.items()}
+
+        return bulk_inference.get_concrete_function()
+
     @abc.abstractmethod
     def eval_config(self, context: RunContext, label_stats: Any) -> "tfma.EvalConfig":
         """TFMA set-up: metrics, the no-regression change threshold of the headline metric
