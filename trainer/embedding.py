@@ -58,7 +58,7 @@ def serve_embedding_signature(model, context) -> tf.types.experimental.ConcreteF
     model.embedding_tokenizer = text_encoder(context)
     max_seq_length = int(context.config.model.max_seq_length or 128)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
+    @model_lib.serving_function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     def serve_embedding(text):
         encoded = model.embedding_tokenizer.encode(text, max_seq_length)
         features = {name: tf.cast(value.to_tensor(0), tf.int32) for name, value in encoded.items()}

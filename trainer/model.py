@@ -110,6 +110,17 @@ def encoder_of(model: tf_keras.Model):
     return encoder
 
 
+def serving_function(input_signature):
+    """`tf.function` for a serving signature, traced as plain Python (no AutoGraph).
+
+    AutoGraph would parse and rewrite the source of every function the signature reaches (the
+    tokenizer, the Transform layer, HuggingFace's layers) at export; nothing there branches in
+    Python on tensor values, so the graph is the same without it, and exporting is faster
+    (docs/benchmarks.md). The contract test (tests/test_task_contract.py) reloads every
+    exported signature and calls it."""
+    return tf.function(input_signature=input_signature, autograph=False)
+
+
 def attach_id_call(model: tf_keras.Model) -> tf_keras.Model:
     """Adds `model.call_on_ids`: the whole model on dense int32 token-id inputs, as one traced
     function that the SavedModel keeps. The export skips Keras' per-layer traces

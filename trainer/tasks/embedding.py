@@ -97,11 +97,12 @@ class EmbeddingTask(Task):
             vectors = model_lib.call_on_ids(model)(model_lib.dense_sequence_features(transformed))
             return {embedding.OUTPUT_NAME: tf.cast(vectors, tf.float32)}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        @model_lib.serving_function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve_examples(examples):
             return predict(tf.io.parse_example(examples, serving_spec))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @model_lib.serving_function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve_text(text):
             return predict({text_column: as_raw_feature(text, raw_spec[text_column])})
 

@@ -180,12 +180,14 @@ class QuestionAnsweringTask(Task):
         spec = {question_column: tf.io.FixedLenFeature([], tf.string, default_value=""),
                 context_column: tf.io.FixedLenFeature([], tf.string, default_value="")}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
-                                      tf.TensorSpec([None], tf.string, name="context")])
+        @model_lib.serving_function(input_signature=[
+            tf.TensorSpec([None], tf.string, name="question"),
+            tf.TensorSpec([None], tf.string, name="context")])
         def serve_text(question, context):
             return predict_answers(model, model.qa_featurizer, question, context, options)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        @model_lib.serving_function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve_examples(examples):
             raw = tf.io.parse_example(examples, spec)
             return predict_answers(model, model.qa_featurizer, raw[question_column],

@@ -240,18 +240,20 @@ class TextClassificationTask(Task):
                 model_lib.dense_sequence_features(transformed)), tf.float32)
             return self.predictions(logits, label_table)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        @model_lib.serving_function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve_examples(examples):
             return predict(tf.io.parse_example(examples, serving_spec))
 
         text_specs = [tf.TensorSpec([None], tf.string, name=name) for name in text_inputs]
 
-        @tf.function(input_signature=text_specs)
+        @model_lib.serving_function(input_signature=text_specs)
         def serve_text(*texts):
             return predict({column: as_raw_feature(text, raw_spec[column])
                             for column, text in zip(text_inputs.values(), texts)})
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        @model_lib.serving_function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def transform_features(examples):
             # For TFMA: the transformed features (including the labels) of labelled examples.
             transformed = model.tft_layer_eval(tf.io.parse_example(examples, raw_spec))

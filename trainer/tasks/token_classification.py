@@ -189,18 +189,20 @@ class TokenClassificationTask(Task):
         tokens_spec = {cfg.data.tokens_column: tf.io.VarLenFeature(tf.string)}
         tags_spec = {cfg.data.tags_column: tf.io.VarLenFeature(tf.string)}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        @model_lib.serving_function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve_examples(examples):
             parsed = tf.io.parse_example(examples, tokens_spec)
             tokens = as_ragged(parsed[cfg.data.tokens_column])
             # The words are echoed back: valid UTF-8, as the encoder reads them.
             return tagger(tokens.with_flat_values(tokenization.valid_utf8(tokens.flat_values)))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @model_lib.serving_function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve_text(text):
             return tagger(tokenization.whitespace_words(text))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        @model_lib.serving_function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def transform_features(examples):
             # For TFMA: the gold tags of labelled examples, padded like the predicted tags.
             tags = as_ragged(tf.io.parse_example(examples, tags_spec)[cfg.data.tags_column])
