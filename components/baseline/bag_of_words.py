@@ -136,6 +136,7 @@ def train(task, context, transform_output, train_files, eval_files):
     model = build_model(idf_weights(df, n, special_ids(vocab)), num_outputs)
     model.compile(optimizer=tf_keras.optimizers.Adam(cfg.eval.baseline_learning_rate),
                   loss=task.loss(), metrics=task.metrics())
+    model_lib.trace_without_autograph(model)  # as the candidate's (trainer/model.py)
     progress, verbose = keras_progress.fit_options("Simple baseline (TF-IDF)", every_epoch=False)
     history = model.fit(train_ds, epochs=cfg.eval.baseline_epochs, validation_data=eval_ds,
                         callbacks=progress, verbose=verbose)
