@@ -393,7 +393,7 @@ class PredictConfig:
     what the model computes: components' configs leave it out (NOT_IN_COMPONENT_CONFIG), so a
     new --predict path never re-trains a cached model."""
     data: Optional[str] = _field(
-        None, flag="--predict", metavar="PATH",
+        None, flag="--predict", metavar="PATH", default_help="none",
         help="also score these rows (a file, glob or folder, as --train) with the candidate once "
         "it is blessed: BulkInferrer's PredictionLogs and a JSON Lines copy in OUTPUT/predictions/")
 

@@ -13,20 +13,26 @@ from typing import List, Optional
 
 import pipeline_config
 from components import bad_rows
-from components.input_files import InputError, RECOGNISED_EXTENSIONS, file_kind, resolve_files
-from components.model_versions import ModelNotFoundError, resolve_model
-from components.readers.errors import BadInputError
-from components.readers.head import check_head
 from pipeline.exit_codes import EXIT_BAD_INPUT, EXIT_BLESSED
 from trainer import console
+
+# The checks' modules are imported when `predict` runs, not when the CLI builds its parser:
+# components/input_files.py loads TFX's protos, which the other commands do not need.
 
 SIGNATURES = ("serving_default", "serve_text")
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 # Rows per call of the signature: the best of those tried in bench/bench_predict.py.
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 32
 # Input files whose heads are read before TensorFlow loads (the rest are read when scored).
 MAX_CHECKED_FILES = 20
-ERRORS = (InputError, BadInputError, ModelNotFoundError, pipeline_config.ConfigError)
+
+
+def errors() -> tuple:
+    """The mistakes whose one-line message is the whole story (exit 2, no traceback)."""
+    from components.input_files import InputError
+    from components.model_versions import ModelNotFoundError
+    from components.readers.errors import BadInputError
+    return InputError, BadInputError, ModelNotFoundError, pipeline_config.ConfigError
 
 
 def add_parser(sub, formatter_class) -> argparse.ArgumentParser:
@@ -74,6 +80,8 @@ class Request:
     """The checked arguments: the model folder, the input files, the output and its format."""
 
     def __init__(self, args: argparse.Namespace):
+        from components.input_files import InputError
+        from components.model_versions import resolve_model
         self.output = os.path.abspath(os.path.expanduser(args.output))
         self.output_format = output_format(self.output)
         if args.batch_size < 1:
@@ -116,6 +124,9 @@ def parse_columns(assignments: List[str]) -> dict:
 
 def input_files(path: str) -> List[str]:
     """The files `--input` names, each of a recognised format whose head reads as such."""
+    from components.input_files import (InputError, RECOGNISED_EXTENSIONS, file_kind,
+                                         resolve_files)
+    from components.readers.head import check_head
     if os.path.isfile(path) and not file_kind(path):
         raise InputError(f"--input {path}: unknown format; expected one of "
                          f"{', '.join(RECOGNISED_EXTENSIONS)}")
@@ -128,13 +139,14 @@ def input_files(path: str) -> List[str]:
 def main(args: argparse.Namespace, started: Optional[float] = None) -> int:
     try:
         request = Request(args)
-    except ERRORS as e:
+    except errors() as e:
         message = str(e)
         print(f"electra-tfx: {'error: ' if isinstance(e, pipeline_config.ConfigError) else ''}"
               f"{message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     console.say("Loading TensorFlow and Beam ...")
     from pipeline import batch_predict  # heavy imports only after the arguments are checked
+    from components.readers.errors import BadInputError
     try:
         batch_predict.predict(request)
     except (BadInputError, bad_rows.BadRowsError, batch_predict.SignatureError) as e:

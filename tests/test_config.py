@@ -263,7 +263,7 @@ def test_every_flag_maps_to_a_config_field():
             "--max-seq-length", "--epochs", "--batch-size", "--learning-rate",
             "--require-beat-baseline", "--labels", "--slice-column", "--no-cache", "--quick",
             "--metadata-mysql", "--metadata-config",
-            "--registry", "--registry-uri", "--registry-model"} == field_flags
+            "--registry", "--registry-uri", "--registry-model", "--predict"} == field_flags
 
 
 def test_flags_keep_their_meaning():
