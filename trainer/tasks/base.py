@@ -150,7 +150,9 @@ class Task(abc.ABC):
         trailing axis of 1 ([batch, 1]); everything else is serving_default's, unchanged."""
         serving_default = signatures["serving_default"]
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        # No AutoGraph, like every serving signature (trainer/model.py `serving_function`).
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+                     autograph=False)
         def bulk_inference(examples):
             outputs = serving_default(examples=examples)
             return {name: value[:, None] if value.dtype == tf.string and value.shape.rank == 1
