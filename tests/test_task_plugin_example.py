@@ -100,4 +100,6 @@ def test_a_task_defined_in_one_module_keeps_the_contract(registered, contract_ch
                               raw_spec={"text": STRING}, serve={})
     job = check_contract(WordCountTask, fixture, contract_checkpoint, str(tmp_path))
     called = reload_and_call_every_signature({"word-count": job}, str(tmp_path))
-    assert called == {"word-count candidate serving_default": ["words"]}
+    # Its own signature, and serving_default as TFX's BulkInferrer calls it (Task's default).
+    assert called == {"word-count candidate serving_default": ["words"],
+                      "word-count candidate bulk_inference": ["words"]}
