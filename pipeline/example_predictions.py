@@ -2,24 +2,34 @@
 
 TFMA keeps aggregate metrics and plots, not the examples behind them. After a run, the
 candidate's exported SavedModel (what the Pusher would serve) is called through its
-`serving_default` signature on the eval split's examples, as the Evaluator called it, and a
-small JSON file is written: the most confident mistakes, a few correct examples across the
-range of confidence, and the top-label reliability bins (confidence vs accuracy, the bins of
-the expected calibration error in trainer/calibration_metrics.py). The report reads only that
-file, so `electra-tfx report` never loads TensorFlow.
+`serving_default` signature on the eval split's examples, as the Evaluator called it, and the
+task says what each prediction means (`Task.example_outcomes`, trainer/tasks/outcomes.py):
+the prediction and the true label as text, whether it is right, and the score the mistakes are
+ranked by. A small JSON file is written: the first mistakes by that score (the most confident
+ones for classification: the label, the set of labels of --multi-label, every tag of a
+sentence; the highest span scores for question answering), a few right predictions, the
+reliability bins (confidence vs accuracy, the bins of the expected calibration error in
+trainer/calibration_metrics.py) when the model gives the probability that a prediction is
+right, and how the report names them (`ExampleView`). For --regression no prediction is
+right or wrong: the file holds the largest and the smallest absolute errors and no
+reliability bins. The report reads only that file, so `electra-tfx report` never loads
+TensorFlow.
 
-Single-label classification only (text and text-pair classification, not --multi-label or
---regression): the other tasks have no one predicted label with a confidence.
+A task with no right answer (embedding) keeps the default hook: no file, no examples.
 """
+import dataclasses
 import datetime
 import json
 import os
-from typing import Dict, List, Optional
+import statistics
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
 from pipeline import run_record
 from trainer import tasks
+from trainer.tasks.base import Task
+from trainer.tasks.outcomes import ExampleView
 
 # At most this many eval examples are predicted (the report says so when the split is larger).
 MAX_EXAMPLES = 1000
@@ -31,12 +41,12 @@ _BATCH = 64
 
 
 def applies_to(config) -> bool:
-    """Whether the run's task has one predicted label with a confidence."""
+    """Whether the run's task says what its predictions mean (`Task.example_outcomes`)."""
     try:
         task = tasks.create(config)
     except Exception:  # noqa: BLE001 — an unknown task: nothing to predict
         return False
-    return bool(task.has_classes and task.single_label and task.calibrated)
+    return type(task).example_outcomes is not Task.example_outcomes
 
 
 def _run_artifacts(metadata_path: str, run_id: str):
@@ -76,57 +86,87 @@ def _cell(feature) -> str:
     return " ".join(str(v) for v in values)
 
 
-def predict(model_dir: str, records: List[bytes], label_column: str,
-            text_columns: List[str]) -> List[Dict]:
-    """One row per example: its text columns, true label, predicted label and confidence."""
-    model = tf.saved_model.load(model_dir)
-    serve = model.signatures["serving_default"]
-    rows = []
+def predict(model_dir: str, records: List[bytes], task: Task,
+            text_columns: List[str]) -> Optional[Tuple[ExampleView, List[Dict]]]:
+    """(how the report shows them, one row per example with an outcome: its text columns and
+    the task's outcome: predicted, label, correct, score, confidence, words); None when the
+    task's hook has nothing to say."""
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    return predict_with(serve, records, task, text_columns)
+
+
+def predict_with(serve, records: List[bytes], task: Task,
+                 text_columns: List[str]) -> Optional[Tuple[ExampleView, List[Dict]]]:
+    """`predict` with a loaded `serving_default` signature."""
+    view, rows = None, []
     for start in range(0, len(records), _BATCH):
         batch = records[start:start + _BATCH]
-        outputs = serve(examples=tf.constant(batch))
-        probabilities = outputs["probabilities"].numpy()
-        labels = outputs["labels"].numpy()
-        for record, p, predicted in zip(batch, probabilities, labels):
-            features = tf.train.Example.FromString(record).features.feature
-            rows.append({
-                "text": {c: _cell(features[c])[:_MAX_TEXT] for c in text_columns if c in features},
-                "label": _cell(features[label_column]).strip() if label_column in features else "",
-                "predicted": predicted.decode("utf-8", "replace"),
-                "confidence": float(p.max())})
-    return rows
+        outputs = {name: value.numpy()
+                   for name, value in serve(examples=tf.constant(batch)).items()}
+        examples = [tf.train.Example.FromString(record) for record in batch]
+        result = task.example_outcomes(outputs, examples)
+        if result is None:
+            return None
+        view = result.view
+        for example, outcome in zip(examples, result.rows):
+            if outcome is None:
+                continue
+            features = example.features.feature
+            row = {"text": {c: _cell(features[c])[:_MAX_TEXT]
+                            for c in text_columns if c in features},
+                   **dataclasses.asdict(outcome)}
+            if row["words"] is None:
+                del row["words"]
+            rows.append(row)
+    return (view or ExampleView()), rows
 
 
-def summarize(rows: List[Dict], num_bins: int = NUM_BINS) -> Dict:
-    """The report's part of the predictions: counts, the most confident mistakes, a few
-    correct examples spread over the confidence range, and the reliability bins."""
-    for row in rows:
-        row["correct"] = row["predicted"] == row["label"]
-    mistakes = sorted((r for r in rows if not r["correct"]), key=lambda r: -r["confidence"])
-    correct = sorted((r for r in rows if r["correct"]), key=lambda r: -r["confidence"])
-    if len(correct) > CORRECT_SHOWN:
-        step = (len(correct) - 1) / (CORRECT_SHOWN - 1)
-        correct = [correct[round(i * step)] for i in range(CORRECT_SHOWN)]
-    bins = [{"lower": i / num_bins, "upper": (i + 1) / num_bins, "count": 0,
-             "confidence": 0.0, "accuracy": 0.0} for i in range(num_bins)]
-    for row in rows:
-        b = bins[min(int(row["confidence"] * num_bins), num_bins - 1)]
-        b["count"] += 1
-        b["confidence"] += row["confidence"]
-        b["accuracy"] += row["correct"]
-    for b in bins:
-        if b["count"]:
-            b["confidence"] /= b["count"]
-            b["accuracy"] /= b["count"]
-    return {"predicted": len(rows), "mistakes": sum(not r["correct"] for r in rows),
+def summarize(rows: List[Dict], num_bins: int = NUM_BINS,
+              view: Optional[ExampleView] = None) -> Dict:
+    """The report's part of the predictions: counts, the first mistakes by score (the most
+    confident first), a few right predictions spread over the score range, and the
+    reliability bins (when the rows have a confidence). A view without right or wrong
+    (regression) ranks every row by score: the largest first, and the smallest as the
+    well-predicted ones."""
+    view = view or ExampleView()
+    for row in rows:  # rows of a label and a confidence only: single-label classification
+        row.setdefault("score", row.get("confidence"))
+        row.setdefault("correct", row["predicted"] == row["label"])
+    if view.right_or_wrong:
+        mistakes = sorted((r for r in rows if not r["correct"]), key=lambda r: -r["score"])
+        correct = sorted((r for r in rows if r["correct"]), key=lambda r: -r["score"])
+        if len(correct) > CORRECT_SHOWN:
+            step = (len(correct) - 1) / (CORRECT_SHOWN - 1)
+            correct = [correct[round(i * step)] for i in range(CORRECT_SHOWN)]
+        count: Optional[int] = len(mistakes)
+    else:
+        mistakes = sorted(rows, key=lambda r: -r["score"])
+        correct = sorted(rows, key=lambda r: r["score"])[:CORRECT_SHOWN]
+        count = None
+    bins = []
+    confident = [r for r in rows if r.get("confidence") is not None and r["correct"] is not None]
+    if view.confidence is not None and confident:
+        bins = [{"lower": i / num_bins, "upper": (i + 1) / num_bins, "count": 0,
+                 "confidence": 0.0, "accuracy": 0.0} for i in range(num_bins)]
+        for row in confident:
+            b = bins[min(int(row["confidence"] * num_bins), num_bins - 1)]
+            b["count"] += 1
+            b["confidence"] += row["confidence"]
+            b["accuracy"] += row["correct"]
+        for b in bins:
+            if b["count"]:
+                b["confidence"] /= b["count"]
+                b["accuracy"] /= b["count"]
+    return {"predicted": len(rows), "mistakes": count,
             "confident_mistakes": mistakes[:MISTAKES_SHOWN], "correct_examples": correct,
-            "reliability": bins}
+            "reliability": bins, "view": dataclasses.asdict(view),
+            "mean_score": statistics.fmean(r["score"] for r in rows) if rows else None}
 
 
 def write_predictions(metadata_path: str, run_id: str, config, path: str,
                       limit: int = MAX_EXAMPLES) -> Optional[str]:
     """Writes the run's predictions file at `path`; None (nothing written) when the task has
-    no single predicted label or the run has no trained model or eval split."""
+    no right answer (`Task.example_outcomes`) or the run has no trained model or eval split."""
     if not applies_to(config):
         return None
     model_uri, examples_uri = _run_artifacts(metadata_path, run_id)
@@ -143,11 +183,14 @@ def write_predictions(metadata_path: str, run_id: str, config, path: str,
     task = tasks.create(config)
     label_column = task.raw_label_column(config)
     text_columns = list(task.raw_text_columns(config))
+    predicted = predict(model_dir, records, task, text_columns)
+    if predicted is None or not predicted[1]:
+        return None
+    view, rows = predicted
     result = {"run_id": run_id, "model": model_dir, "examples": examples_uri, "split": "eval",
               "written": datetime.datetime.now().isoformat(sep=" ", timespec="seconds"),
               "label_column": label_column, "text_columns": text_columns,
-              "first_examples_only": truncated,
-              **summarize(predict(model_dir, records, label_column, text_columns))}
+              "first_examples_only": truncated, **summarize(rows, view=view)}
     _write(path, result)
     return path
 

@@ -5,6 +5,7 @@ of every ModelEvaluation, the blessing and the push, and the lineage of the resu
 Every reader is forgiving: a report describes whatever part of the run exists (a run stopped
 by the anomaly gate has data and anomalies but no model).
 """
+import dataclasses
 import datetime
 import glob
 import gzip
@@ -24,6 +25,7 @@ from pipeline.report.model import (BASELINE, CANDIDATE, LAST_BLESSED, OVERALL, A
                                    CalibrationBin, ComponentTime, ConfusionMatrix,
                                    ExamplePrediction, ExamplePredictions, ReliabilityBin,
                                    ReportData, SliceMetrics, predictions_file)
+from trainer.tasks.outcomes import ExampleView
 
 # Enough examples for a length histogram; larger splits are sampled from their first files.
 MAX_EXAMPLES_SCANNED = 50_000
@@ -557,20 +559,29 @@ def read_predictions(path: str) -> Optional[ExamplePredictions]:
     except (OSError, ValueError):
         return None
 
+    def number(value, kind=float):
+        return None if value is None else kind(value)
+
     def examples(rows):
-        return [ExamplePrediction(text=dict(r.get("text", {})), label=str(r.get("label", "")),
-                                  predicted=str(r.get("predicted", "")),
-                                  confidence=float(r.get("confidence", 0.0))) for r in rows]
+        return [ExamplePrediction(
+            text=dict(r.get("text", {})), label=str(r.get("label", "")),
+            predicted=str(r.get("predicted", "")), confidence=number(r.get("confidence")),
+            correct=number(r.get("correct"), bool), score=number(r.get("score")),
+            words=[[str(part) for part in w] for w in r.get("words") or []]) for r in rows]
     try:
+        views = {f.name for f in dataclasses.fields(ExampleView)}
         return ExamplePredictions(
-            predicted=int(raw["predicted"]), mistakes=int(raw["mistakes"]),
+            predicted=int(raw["predicted"]), mistakes=number(raw["mistakes"], int),
             first_examples_only=bool(raw.get("first_examples_only")),
             confident_mistakes=examples(raw.get("confident_mistakes", [])),
             correct_examples=examples(raw.get("correct_examples", [])),
             reliability=[ReliabilityBin(float(b["lower"]), float(b["upper"]), int(b["count"]),
                                         float(b["confidence"]), float(b["accuracy"]))
                          for b in raw.get("reliability", [])],
-            text_columns=list(raw.get("text_columns", [])))
+            text_columns=list(raw.get("text_columns", [])),
+            view=ExampleView(**{k: v for k, v in (raw.get("view") or {}).items()
+                                if k in views}),
+            mean_score=number(raw.get("mean_score")))
     except (KeyError, TypeError, ValueError):
         logging.warning("report: cannot read the predictions in %s", path, exc_info=True)
         return None

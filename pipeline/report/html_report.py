@@ -73,10 +73,12 @@ def _reliability(data: ReportData):
     """(bins, x-axis label, y-axis label, title) of the report's reliability diagram: the
     candidate's top-label bins from its predictions, else TFMA's calibration histogram of one
     class regrouped into ten bins."""
-    if data.predictions is not None and data.predictions.reliability:
-        return (data.predictions.reliability, "confidence (largest class probability)",
-                "accuracy (share predicted correctly)",
-                f"Reliability of the candidate ({data.predictions.predicted:,} eval examples)")
+    p = data.predictions
+    if p is not None and p.view.confidence is None:
+        return [], "", "", ""  # no probability that a prediction is right: nothing to draw
+    if p is not None and p.reliability:
+        return (p.reliability, p.view.confidence, "accuracy (share predicted correctly)",
+                f"Reliability of the candidate ({p.predicted:,} eval examples)")
     buckets = data.calibration.get(CANDIDATE) or []
     bins = []
     for i in range(10):
@@ -218,23 +220,33 @@ def _tuning(data: ReportData) -> Dict[str, object]:
 
 
 def _examples(data: ReportData) -> List[dict]:
-    """The predictions' tables: the most confident mistakes, then a few correct examples."""
+    """The predictions' tables: the first mistakes by the task's score (the most confident
+    first), then a few right predictions; for a task without right or wrong (regression), the
+    largest and the smallest errors. Rows that tag words show the words and their tags."""
     p = data.predictions
     if p is None:
         return []
-    columns = p.text_columns or sorted({c for e in p.confident_mistakes + p.correct_examples
-                                        for c in e.text})
+    view = p.view
+    rows = p.confident_mistakes + p.correct_examples
+    words = any(e.words for e in rows)
+    columns = [] if words else (p.text_columns or sorted({c for e in rows for c in e.text}))
     scope = (f"the first {p.predicted:,} eval examples" if p.first_examples_only
              else f"all {p.predicted:,} eval examples")
-    return [
-        {"id": "mistakes", "columns": columns, "rows": p.confident_mistakes,
-         "title": (f"The {len(p.confident_mistakes)} most confident mistakes" if p.mistakes
-                   else "Mistakes"),
-         "caption": (f"{p.mistakes:,} mistakes among {scope}, most confident first."
-                     if p.mistakes else f"No mistakes among {scope}.")},
-        {"id": "correct", "columns": columns, "rows": p.correct_examples,
-         "title": "Correct examples",
-         "caption": "From the most to the least confident correct prediction."}]
+    shown = len(p.confident_mistakes)
+    if not view.right_or_wrong:
+        mean = "" if p.mean_score is None else f" (mean {view.score}: {p.mean_score:.4g})"
+        first = {"title": f"The {shown} {view.mistakes}",
+                 "caption": f"{view.score.capitalize()} of {scope}, {view.mistakes_order}{mean}."}
+    elif p.mistakes:
+        first = {"title": f"The {shown} {view.mistakes}",
+                 "caption": f"{p.mistakes:,} mistakes among {scope}, {view.mistakes_order}."}
+    else:
+        first = {"title": "Mistakes", "caption": f"No mistakes among {scope}."}
+    common = {"columns": columns, "words": words, "score": view.score, "label": view.label,
+              "score_format": view.score_format}
+    return [{"id": "mistakes", "rows": p.confident_mistakes, **common, **first},
+            {"id": "correct", "rows": p.correct_examples, "title": view.correct,
+             "caption": view.correct_order, **common}]
 
 
 def _history_rows(history: Dict[str, List[float]]) -> List[dict]:
@@ -271,6 +283,7 @@ td.words, table.examples td.text { text-align: left; word-break: normal; }
 img { max-width: 100%; border: 1px solid #eee; margin: .4em 0; }
 code { background: #f6f6f6; padding: 0 .2em; }
 td.text { text-align: left; word-break: break-all; }
+mark.wrong { background: #fde8e8; color: #c62828; font-weight: bold; }
 </style></head><body>
 <h1>electra-tfx run report — {{ d.run_id }}</h1>
 <p class="muted">{{ d.task }}{% if d.started %} · started {{ d.started }}{% endif %} · output {{ d.output_dir }}</p>
@@ -359,10 +372,10 @@ td.text { text-align: left; word-break: break-all; }
 {% if examples %}
 <h2>Examples (eval split)</h2>
 {% for table in examples %}<h3>{{ table.title }}</h3><p class="muted">{{ table.caption }}</p>
-{% if table.rows %}<table id="{{ table.id }}" class="examples"><tr>{% for c in table.columns %}<th>{{ c }}</th>{% endfor %}<th>true label</th><th>predicted</th><th>confidence</th></tr>
-{% for e in table.rows %}<tr>{% for c in table.columns %}<td class="text">{{ e.text.get(c, "") }}</td>{% endfor %}<td>{{ e.label }}</td><td>{{ e.predicted }}</td><td>{{ "%.4f"|format(e.confidence) }}</td></tr>{% endfor %}
+{% if table.rows %}<table id="{{ table.id }}" class="examples"><tr>{% for c in table.columns %}<th>{{ c }}</th>{% endfor %}{% if table.words %}<th>words and predicted tags (a wrong one: predicted → true)</th>{% else %}<th>{{ table.label }}</th><th>predicted</th>{% endif %}<th>{{ table.score }}</th></tr>
+{% for e in table.rows %}<tr>{% for c in table.columns %}<td class="text">{{ e.text.get(c, "") }}</td>{% endfor %}{% if table.words %}<td class="text">{% for w in e.words %}{% if w[1] == w[2] %}<span class="tag">{{ w[0] }}/{{ w[1] }}</span>{% else %}<mark class="wrong">{{ w[0] }}/{{ w[1] }} → {{ w[2] }}</mark>{% endif %}{% if not loop.last %} {% endif %}{% endfor %}</td>{% else %}<td>{{ e.label }}</td><td>{{ e.predicted }}</td>{% endif %}<td>{{ table.score_format|format(e.shown_score) }}</td></tr>{% endfor %}
 </table>{% else %}<p>None.</p>{% endif %}{% endfor %}
-{% elif d.blessed is not none and d.label_names %}<h2>Examples (eval split)</h2><p>No per-example predictions were recorded for this run (they are, after the run, for single-label classification).</p>
+{% elif d.blessed is not none and d.label_names %}<h2>Examples (eval split)</h2><p>No per-example predictions were recorded for this run (they are, after the run, for every task with a right answer).</p>
 {% endif %}
 
 {% if d.lineage %}

@@ -19,6 +19,8 @@ import re
 import statistics
 from typing import Dict, List, Optional
 
+from trainer.tasks.outcomes import ExampleView
+
 CANDIDATE = "candidate"
 BASELINE = "simple baseline"
 LAST_BLESSED = "last blessed model"
@@ -80,19 +82,33 @@ class ExamplePrediction:
     text: Dict[str, str]  # raw text column -> value
     label: str
     predicted: str
-    confidence: float
+    confidence: Optional[float]  # the probability that the prediction is right, if known
+    correct: Optional[bool] = None  # None: not right or wrong (regression)
+    # What the rows are ranked by (ExampleView.score; None: the confidence).
+    score: Optional[float] = None
+    # Per word [word, predicted tag, true tag], for tasks that tag words.
+    words: List[List[str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def shown_score(self) -> float:
+        return self.confidence if self.score is None else self.score
 
 
 @dataclasses.dataclass
 class ExamplePredictions:
     """The candidate's predictions on the eval split (pipeline/example_predictions.py)."""
     predicted: int  # examples predicted
-    mistakes: int
+    mistakes: Optional[int]  # None: no prediction is right or wrong (view.right_or_wrong)
     first_examples_only: bool  # the split had more examples than were predicted
-    confident_mistakes: List[ExamplePrediction]  # most confident first
-    correct_examples: List[ExamplePrediction]
+    # The first mistakes by score, highest first (without right or wrong: the largest scores).
+    confident_mistakes: List[ExamplePrediction]
+    correct_examples: List[ExamplePrediction]  # (without right or wrong: the smallest scores)
     reliability: List[ReliabilityBin]
     text_columns: List[str] = dataclasses.field(default_factory=list)
+    # How the task names and ranks them (trainer/tasks/outcomes.py; the default:
+    # single-label classification's, as in files written before there were others).
+    view: ExampleView = dataclasses.field(default_factory=ExampleView)
+    mean_score: Optional[float] = None  # over every predicted example
 
 
 @dataclasses.dataclass

@@ -8,13 +8,14 @@ bound to its config (and, inside the pipeline's components, its RunContext):
 `trainer.tasks.create(config_or_context)`.
 """
 import abc
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, TYPE_CHECKING
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, TYPE_CHECKING
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.features import SEQUENCE_FEATURES
 from trainer.tasks import Traits, input_columns
+from trainer.tasks.outcomes import ExampleOutcomes
 from trainer.run_context import RunContext
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
@@ -171,3 +172,14 @@ class Task(abc.ABC):
         """The blessing gate's absolute bar (beat a trivial predictor on the eval split) and
         chance-level bar (a random ranking fails) for this task: trainer/gate_bars.py. The
         first absolute bar's metric is the task's headline metric."""
+
+    # ---- The run report's examples (pipeline/example_predictions.py) -------------------
+    def example_outcomes(self, outputs: Mapping[str, Any],
+                         examples: Sequence[Any]) -> Optional[ExampleOutcomes]:
+        """What the served model's predictions on a batch of eval examples mean: per example,
+        the prediction and the true label as text, whether it is right, and the score the
+        report ranks the mistakes by (trainer/tasks/outcomes.py). `outputs`: the
+        `serving_default` outputs as NumPy arrays; `examples`: the batch's raw
+        `tf.train.Example`s. None (the default): nothing is right or wrong, the report shows
+        no examples."""
+        return None

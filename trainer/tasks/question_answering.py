@@ -26,8 +26,10 @@ from trainer import qa_features
 from trainer import tokenization
 from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
-from trainer.tasks import register
+from trainer import qa_postprocess
+from trainer.tasks import outcomes, register
 from trainer.tasks.base import Task, TuningObjective
+from trainer.tasks.outcomes import ExampleOutcome, ExampleOutcomes, ExampleView
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
@@ -230,3 +232,40 @@ class QuestionAnsweringTask(Task):
     def gate_bars(self, context: RunContext, label_counts, eval_label_counts):
         from trainer import gate_bars
         return gate_bars.span_bars(context.config.eval.min_accuracy)
+
+    # ---- The run report's examples ---------------------------------------------------
+    _RIGHT = "right: the same as a gold answer after SQuAD normalisation"
+    SCORED_VIEW = ExampleView(
+        score="span score", label="gold answers",
+        mistakes="wrong answers with the highest span scores",
+        mistakes_order=f"highest span score (start + end logit) first; {_RIGHT}",
+        correct="Correct answers",
+        correct_order="From the highest to the lowest span score.", confidence=None)
+    UNSCORED_VIEW = ExampleView(
+        score="1 − F1", label="gold answers",
+        mistakes="wrong answers with the least overlap with a gold answer",
+        mistakes_order=f"least word overlap (SQuAD F1) first; {_RIGHT}",
+        correct="Correct answers", correct_order="In the order of the eval split.",
+        confidence=None)
+
+    def example_outcomes(self, outputs, examples) -> ExampleOutcomes:
+        """The answer against the gold answers (none: unanswerable), right on an exact match
+        after SQuAD's normalisation (trainer/qa_postprocess.py, as the Evaluator's exact
+        match); ranked by the served span score (not a probability: no reliability diagram),
+        else by how little the answer overlaps a gold one."""
+        column = answer_columns(self.config)[0]
+        scores = outputs.get("score")
+        rows = []
+        for i, example in enumerate(examples):
+            golds = list(dict.fromkeys(outcomes.values(example, column)))
+            answer = outcomes.text(outputs["answer"][i])
+            right = qa_postprocess.max_over_golds(qa_postprocess.exact_match, answer, golds)
+            if scores is not None:
+                score = float(scores[i])
+            else:
+                score = 1.0 - qa_postprocess.max_over_golds(qa_postprocess.f1, answer, golds)
+            shown = [g for g in golds if qa_postprocess.normalize_answer(g)]
+            rows.append(ExampleOutcome(answer or "(no answer)",
+                                       " | ".join(shown) or "(no answer)", right == 1.0, score))
+        return ExampleOutcomes(self.SCORED_VIEW if scores is not None else self.UNSCORED_VIEW,
+                               rows)

@@ -9,6 +9,7 @@ MSE loss; Pearson, Spearman and MSE). Every variant also exports `serve_embeddin
 """
 from typing import Any, Dict, List, Mapping, Optional, TYPE_CHECKING
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (TF Text ops must be registered wherever this runs)
 import tensorflow_transform as tft
@@ -21,8 +22,9 @@ from trainer import model as model_lib
 from trainer import tokenization
 from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
-from trainer.tasks import register
+from trainer.tasks import outcomes, register
 from trainer.tasks.base import Task, TuningObjective
+from trainer.tasks.outcomes import ExampleOutcome, ExampleOutcomes, ExampleView
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
@@ -313,6 +315,20 @@ class TextClassificationTask(Task):
         return gate_bars.single_label_bars(eval_label_counts, ids, cfg.eval.min_accuracy,
                                            cfg.eval.chance_confidence)
 
+    # ---- The run report's examples ---------------------------------------------------
+    def example_outcomes(self, outputs, examples) -> ExampleOutcomes:
+        """The predicted label against the true one; the confidence is the largest class
+        probability."""
+        column = self.config.data.label_column
+        rows = []
+        for example, p, predicted in zip(examples, outputs["probabilities"], outputs["labels"]):
+            label = " ".join(str(v) for v in outcomes.values(example, column)).strip()
+            predicted = outcomes.text(predicted)
+            confidence = float(p.max())
+            rows.append(ExampleOutcome(predicted, label, predicted == label, confidence,
+                                       confidence))
+        return ExampleOutcomes(ExampleView(), rows)
+
 
 @register
 class MultiLabelTextClassificationTask(TextClassificationTask):
@@ -398,6 +414,33 @@ class MultiLabelTextClassificationTask(TextClassificationTask):
         return gate_bars.multi_label_bars(eval_label_counts, ids, cfg.data.label_separator,
                                           cfg.eval.min_accuracy, cfg.eval.chance_confidence)
 
+    EXAMPLE_VIEW = ExampleView(
+        label="true labels",
+        correct_order="From the most to the least confident right set of labels.",
+        confidence="confidence (the least sure label's max(p, 1 − p))")
+
+    def example_outcomes(self, outputs, examples) -> ExampleOutcomes:
+        """The predicted set of labels against the true set (data.label_separator between
+        labels); right when they are the same set. The confidence of the set is that of its
+        least sure label decision: the smallest max(p, 1 − p) over the labels."""
+        separator = self.config.data.label_separator
+        column = self.config.data.label_column
+
+        def as_set(cells):
+            return {part.strip() for cell in cells for part in str(cell).split(separator)
+                    if part.strip()}
+
+        def shown(labels):
+            return separator.join(sorted(labels)) or "(none)"
+        rows = []
+        for example, p, predicted in zip(examples, outputs["probabilities"], outputs["labels"]):
+            true = as_set(outcomes.values(example, column))
+            chosen = as_set([outcomes.text(predicted)])
+            confidence = float(np.min(np.maximum(p, 1.0 - p)))
+            rows.append(ExampleOutcome(shown(chosen), shown(true), chosen == true, confidence,
+                                       confidence))
+        return ExampleOutcomes(self.EXAMPLE_VIEW, rows)
+
 
 @register
 class RegressionTextClassificationTask(TextClassificationTask):
@@ -450,6 +493,29 @@ class RegressionTextClassificationTask(TextClassificationTask):
     def gate_bars(self, context, label_counts, eval_label_counts):
         return gate_bars.regression_bars(label_counts, eval_label_counts,
                                          context.config.eval.chance_confidence)
+
+    EXAMPLE_VIEW = ExampleView(
+        score="absolute error", label="true value", mistakes="largest errors",
+        mistakes_order="largest first",
+        correct="Best-predicted examples", correct_order="The smallest absolute errors.",
+        right_or_wrong=False, confidence=None)
+
+    def example_outcomes(self, outputs, examples) -> ExampleOutcomes:
+        """The predicted value against the true one, ranked by the absolute error (a
+        prediction is not right or wrong, only more or less off; no reliability diagram). An
+        example without a numeric label has no outcome."""
+        column = self.config.data.label_column
+        rows: List[Optional[ExampleOutcome]] = []
+        for example, value in zip(examples, outputs["score"]):
+            raw = outcomes.values(example, column)
+            try:
+                true = float(str(raw[0]).strip())
+            except (IndexError, ValueError):
+                rows.append(None)
+                continue
+            value = float(value)
+            rows.append(ExampleOutcome(f"{value:.4g}", f"{true:.4g}", None, abs(value - true)))
+        return ExampleOutcomes(self.EXAMPLE_VIEW, rows)
 
 
 def _model_spec(label_key: str, prediction_key: str) -> "tfma.ModelSpec":

@@ -23,8 +23,9 @@ import tf_keras
 from trainer import model as model_lib
 from trainer import tokenization
 from trainer.run_context import RunContext
-from trainer.tasks import register
+from trainer.tasks import outcomes, register
 from trainer.tasks.base import Task, TuningObjective
+from trainer.tasks.outcomes import ExampleOutcome, ExampleOutcomes, ExampleView
 
 if TYPE_CHECKING:  # TFMA (~150 MiB of imports) only where eval configs are built
     import tensorflow_model_analysis as tfma
@@ -259,6 +260,41 @@ class TokenClassificationTask(Task):
         from trainer import entity_metrics, gate_bars  # entity_metrics imports TFMA
         return gate_bars.token_bars(eval_label_counts, context.config.eval.min_accuracy,
                                     entity_metrics.is_bio_tag_set(label_counts))
+
+    # ---- The run report's examples ---------------------------------------------------
+    CONFIDENT_VIEW = ExampleView(
+        correct="Correct sentences",
+        correct_order="Every tag right; from the most to the least confident.",
+        confidence="confidence (the least sure word's tag probability)")
+    COUNTED_VIEW = ExampleView(
+        score="wrong tags", mistakes="sentences with the most wrong tags",
+        mistakes_order="most wrong tags first", correct="Correct sentences",
+        correct_order="Every tag right.", confidence=None, score_format="%d")
+
+    def example_outcomes(self, outputs, examples) -> ExampleOutcomes:
+        """Every word's predicted tag against its true tag; a sentence is right when every
+        tag is. With the served tag probabilities, its confidence is its least sure word's;
+        without them the mistakes are ranked by their number of wrong tags. A sentence whose
+        words and tags differ in number has no outcome."""
+        cfg = self.config
+        scores = outputs.get(SCORES)
+        rows = []
+        for i, example in enumerate(examples):
+            true = [str(t).strip() for t in outcomes.values(example, cfg.data.tags_column)]
+            n = len(outcomes.values(example, cfg.data.tokens_column))
+            if n != len(true) or n == 0:
+                rows.append(None)
+                continue
+            words = [outcomes.text(w) for w in outputs[WORDS][i][:n]]
+            predicted = [outcomes.text(t) for t in outputs[TAGS][i][:n]]
+            wrong = sum(p != t for p, t in zip(predicted, true))
+            confidence = float(min(scores[i][:n])) if scores is not None else None
+            rows.append(ExampleOutcome(
+                " ".join(predicted), " ".join(true), wrong == 0,
+                confidence if confidence is not None else float(wrong), confidence,
+                words=list(zip(words, predicted, true))))
+        return ExampleOutcomes(self.CONFIDENT_VIEW if scores is not None else self.COUNTED_VIEW,
+                               rows)
 
 class WindowedTagger(tf.Module):
     """Tags every word of [B, (words)] with the trained model, through overlapping windows."""
