@@ -330,11 +330,12 @@ class TuneConfig:
     holdout_percent: int = 20
     # The ranges searched: [low, high] (the learning rate log-uniformly; low == high fixes
     # it), and the values tried for epochs and batch size.
-    learning_rate: List[float] = dataclasses.field(default_factory=lambda: [3e-5, 1e-3])
-    layer_decay: List[float] = dataclasses.field(default_factory=lambda: [0.6, 1.0])
-    warmup_ratio: List[float] = dataclasses.field(default_factory=lambda: [0.0, 0.2])
-    epochs: List[int] = dataclasses.field(default_factory=lambda: [1, 2, 3])
-    batch_size: List[int] = dataclasses.field(default_factory=lambda: [16, 32])
+    # (Named apart from train's fields, so that a bare `--set epochs=...` stays train's.)
+    learning_rate_range: List[float] = dataclasses.field(default_factory=lambda: [3e-5, 1e-3])
+    layer_decay_range: List[float] = dataclasses.field(default_factory=lambda: [0.6, 1.0])
+    warmup_ratio_range: List[float] = dataclasses.field(default_factory=lambda: [0.0, 0.2])
+    epochs_values: List[int] = dataclasses.field(default_factory=lambda: [1, 2, 3])
+    batch_size_values: List[int] = dataclasses.field(default_factory=lambda: [16, 32])
 
 
 @dataclasses.dataclass
@@ -681,16 +682,17 @@ def validate_tune(tune: "TuneConfig") -> None:
          f"tune.steps_per_trial must be at least 1, got {tune.steps_per_trial}")
     need(1 <= tune.holdout_percent <= 50,
          f"tune.holdout_percent must be from 1 to 50, got {tune.holdout_percent}")
-    for name in ("learning_rate", "layer_decay", "warmup_ratio"):
+    for name in ("learning_rate_range", "layer_decay_range", "warmup_ratio_range"):
         values = getattr(tune, name)
         need(len(values) == 2 and values[0] <= values[1],
              f"tune.{name} must be a range [low, high] with low <= high, got {values}")
-    need(tune.learning_rate[0] > 0, f"tune.learning_rate must be above 0, got {tune.learning_rate}")
-    need(0 < tune.layer_decay[0] and tune.layer_decay[1] <= 1,
-         f"tune.layer_decay must be above 0 and at most 1, got {tune.layer_decay}")
-    need(0 <= tune.warmup_ratio[0] and tune.warmup_ratio[1] < 1,
-         f"tune.warmup_ratio must be from 0 to below 1, got {tune.warmup_ratio}")
-    for name in ("epochs", "batch_size"):
+    need(tune.learning_rate_range[0] > 0,
+         f"tune.learning_rate_range must be above 0, got {tune.learning_rate_range}")
+    need(0 < tune.layer_decay_range[0] and tune.layer_decay_range[1] <= 1,
+         f"tune.layer_decay_range must be above 0 and at most 1, got {tune.layer_decay_range}")
+    need(0 <= tune.warmup_ratio_range[0] and tune.warmup_ratio_range[1] < 1,
+         f"tune.warmup_ratio_range must be from 0 to below 1, got {tune.warmup_ratio_range}")
+    for name in ("epochs_values", "batch_size_values"):
         values = getattr(tune, name)
         need(bool(values) and all(v >= 1 for v in values) and len(set(values)) == len(values),
              f"tune.{name} must list distinct values of at least 1, got {values}")

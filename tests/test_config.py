@@ -263,7 +263,8 @@ def test_every_flag_maps_to_a_config_field():
             "--max-seq-length", "--epochs", "--batch-size", "--learning-rate",
             "--require-beat-baseline", "--labels", "--slice-column", "--no-cache", "--quick",
             "--metadata-mysql", "--metadata-config",
-            "--registry", "--registry-uri", "--registry-model", "--predict"} == field_flags
+            "--registry", "--registry-uri", "--registry-model", "--predict", "--tune",
+            "--tune-trials"} == field_flags
 
 
 def test_flags_keep_their_meaning():

@@ -70,8 +70,8 @@ def test_two_trials_differ_are_scored_on_the_tuning_split_and_the_best_is_return
         contract_checkpoint, transformed, tmp_path):
     from trainer import tuning
     tune = pipeline_config.TuneConfig(enabled=True, trials=2, steps_per_trial=3,
-                                      holdout_percent=25, learning_rate=[1e-4, 1e-2],
-                                      epochs=[1, 2], batch_size=[4, 8])
+                                      holdout_percent=25, learning_rate_range=[1e-4, 1e-2],
+                                      epochs_values=[1, 2], batch_size_values=[4, 8])
     fn_args = _tune_fn_args(tmp_path, contract_checkpoint, transformed, tune)
     examples = transformed[1]
     result = tuning.tuner_fn(fn_args)
@@ -131,7 +131,7 @@ def test_each_algorithm_builds_its_oracle():
         oracle = tuning.make_oracle(tune, objective, seed=1)
         assert type(oracle).__name__ == kind and oracle.max_trials == 3
         assert oracle.objective.direction == "max"
-    fixed = pipeline_config.TuneConfig(learning_rate=[1e-4, 1e-4], epochs=[2])
+    fixed = pipeline_config.TuneConfig(learning_rate_range=[1e-4, 1e-4], epochs_values=[2])
     space = {hp.name: type(hp).__name__ for hp in tuning.search_space(fixed).space}
     assert space["learning_rate"] == "Fixed" and space["epochs"] == "Fixed"
     assert space["batch_size"] == "Choice" and space["layer_decay"] == "Float"
@@ -157,23 +157,25 @@ def _config_of(*argv):
 
 def test_tune_flags_and_set_reach_the_config():
     cfg = _config_of("--tune", "--tune-trials", "6", "--set", "tune.algorithm=bayesian",
-                     "--set", "tune.learning_rate=1e-5,3e-4", "--set", "tune.epochs=2",
+                     "--set", "tune.learning_rate_range=1e-5,3e-4", "--set", "tune.epochs_values=2",
                      "--set", "tune.steps_per_trial=30")
     assert cfg.tune.enabled and cfg.tune.trials == 6 and cfg.tune.algorithm == "bayesian"
-    assert cfg.tune.learning_rate == [1e-5, 3e-4] and cfg.tune.epochs == [2]
+    assert cfg.tune.learning_rate_range == [1e-5, 3e-4] and cfg.tune.epochs_values == [2]
     assert cfg.tune.steps_per_trial == 30
     assert not _config_of().tune.enabled and _config_of().tune.trials == 4
+    # The tune fields are named apart from train's: a bare name still means train's field.
+    assert _config_of("--set", "epochs=2", "--set", "layer_decay=0.9").train.epochs == 2
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--tune-trials", "0"], "--tune-trials must be at least 1"),
     (["--set", "tune.algorithm=grid"], "expected one of random, bayesian, hyperband"),
-    (["--set", "tune.learning_rate=1e-3,1e-5"], "low <= high"),
-    (["--set", "tune.learning_rate=0,1e-3"], "tune.learning_rate must be above 0"),
-    (["--set", "tune.layer_decay=0.5,1.5"], "tune.layer_decay must be above 0 and at most 1"),
-    (["--set", "tune.warmup_ratio=0,1"], "tune.warmup_ratio must be from 0 to below 1"),
-    (["--set", "tune.batch_size=16,16"], "tune.batch_size must list distinct values"),
-    (["--set", "tune.epochs=0"], "tune.epochs must list distinct values of at least 1"),
+    (["--set", "tune.learning_rate_range=1e-3,1e-5"], "low <= high"),
+    (["--set", "tune.learning_rate_range=0,1e-3"], "tune.learning_rate_range must be above 0"),
+    (["--set", "tune.layer_decay_range=0.5,1.5"], "tune.layer_decay_range must be above 0 and at most 1"),
+    (["--set", "tune.warmup_ratio_range=0,1"], "tune.warmup_ratio_range must be from 0 to below 1"),
+    (["--set", "tune.batch_size_values=16,16"], "tune.batch_size_values must list distinct values"),
+    (["--set", "tune.epochs_values=0"], "tune.epochs_values must list distinct values of at least 1"),
     (["--set", "tune.holdout_percent=80"], "tune.holdout_percent must be from 1 to 50"),
     (["--set", "tune.steps_per_trial=0"], "tune.steps_per_trial must be at least 1"),
     (["--set", "tune.trails=3"], "did you mean tune.trials"),
@@ -275,7 +277,7 @@ def test_a_quick_run_with_tune_trains_with_the_best_trial_and_reports_it(tmp_pat
     proc = run_cli("--quick", "--train", str(train), "--checkpoint", "scratch",
                    "--max-seq-length", "32", "--output", str(output), "--tune",
                    "--tune-trials", "2", "--set", "tune.steps_per_trial=2",
-                   "--set", "tune.epochs=1,2", "--set", "tune.batch_size=16")
+                   "--set", "tune.epochs_values=1,2", "--set", "tune.batch_size_values=16")
     log = proc.stdout + proc.stderr
     assert proc.returncode in (0, 3), log[-4000:]
     assert re.search(r"\[\s*\d+/\d+\] Tuner done", proc.stdout), proc.stdout[-3000:]

@@ -82,13 +82,13 @@ def search_space(tune) -> Any:
     hp = keras_tuner.HyperParameters()
     for name, sampling in (("learning_rate", "log"), ("layer_decay", "linear"),
                            ("warmup_ratio", "linear")):
-        low, high = (float(v) for v in getattr(tune, name))
+        low, high = (float(v) for v in getattr(tune, name + "_range"))
         if low == high:
             hp.Fixed(name, low)
         else:
             hp.Float(name, low, high, sampling=sampling)
     for name in ("epochs", "batch_size"):
-        values = [int(v) for v in getattr(tune, name)]
+        values = [int(v) for v in getattr(tune, name + "_values")]
         if len(values) == 1:
             hp.Fixed(name, values[0])
         else:
