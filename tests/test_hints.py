@@ -464,6 +464,13 @@ HINTS = {
         test_compile_local_checkpoint_hints,
     ("pipeline/compiler.py", "Run `electra-tfx run --checkpoint packaged`"):
         test_compile_local_checkpoint_hints,
+    # electra-tfx predict (tests/test_predict.py follows them: the same rows rerun with
+    # --on-bad-rows quarantine are scored; outputs named .jsonl and .csv are written).
+    ("pipeline/batch_predict.py", "rerun with --on-bad-rows quarantine"):
+        "tests/test_predict.py::test_bad_rows_fail_or_are_quarantined",
+    ("pipeline/predict.py", "unknown format {}; name it"):
+        "tests/test_predict.py::test_every_task_output_format and "
+        "test_the_command_scores_the_latest_push_to_csv",
     # pipeline_config.validate refuses these settings first ("model.scratch_hidden_size (..)
     # must be a multiple of model.scratch_num_heads (..)"), so the CLI never prints this one.
     ("trainer/checkpoints/scratch.py", "change one with --set model.scratch_"):
