@@ -69,6 +69,10 @@ class Decision:
     outcomes: List[RuleOutcome]
 
 
+# The no-regression rule's detail in a quick run (pipeline/evaluation.py).
+NOT_COMPARED = "not compared: a quick run (--quick) is not compared with the last blessed model"
+
+
 def describe_failure(failure, versus: str = LAST_BLESSED) -> str:
     """E.g. 'accuracy 0.4035 is not above the bar 0.5' or 'accuracy change vs the last
     blessed model -0.03 is beyond the allowed change -0.01'."""
@@ -134,9 +138,12 @@ def rule_outcomes(bars: List[gate_bars.Bar], metrics: Mapping[str, float],
                   baseline_result=None, baseline_blessed: Optional[bool] = None,
                   simple_baseline_metrics: Optional[Mapping[str, float]] = None,
                   require_beat_baseline: bool = True,
-                  baseline_margin: float = 0.0) -> List[RuleOutcome]:
+                  baseline_margin: float = 0.0,
+                  compared_with_last_blessed: bool = True) -> List[RuleOutcome]:
     """The four rules from the candidate's metrics, the bars, and the two Evaluators'
-    ValidationResults and blessings."""
+    ValidationResults and blessings. `compared_with_last_blessed=False`: the pipeline has no
+    Evaluator against the last blessed model (--quick); `evaluation_result` is then the
+    baseline Evaluator's, whose change thresholds are the beat-the-baseline rule's."""
     simple = simple_baseline_metrics or {}
     absolute = _bar_outcome(ABSOLUTE, bars, metrics, simple)
     chance = _bar_outcome(CHANCE, bars, metrics, simple)
@@ -144,7 +151,8 @@ def rule_outcomes(bars: List[gate_bars.Bar], metrics: Mapping[str, float],
     extra = _failures(evaluation_result, False, LAST_BLESSED)
     # The Evaluator's own thresholds are the change thresholds against the last blessed model;
     # without one, TFMA has nothing to validate (it reports missing thresholds, not blessed).
-    regression = _failures(evaluation_result, True, LAST_BLESSED)
+    regression = (_failures(evaluation_result, True, LAST_BLESSED)
+                  if compared_with_last_blessed else [])
     if has_last_blessed and not regression:
         if evaluation_result.missing_thresholds:
             regression.append("a metric with a threshold is missing from the evaluation")
@@ -156,7 +164,8 @@ def rule_outcomes(bars: List[gate_bars.Bar], metrics: Mapping[str, float],
     outcomes = [
         absolute, chance,
         RuleOutcome(NO_REGRESSION, has_last_blessed, not regression,
-                    "; ".join(regression) if has_last_blessed else "no blessed model yet"),
+                    "; ".join(regression) if has_last_blessed else
+                    "no blessed model yet" if compared_with_last_blessed else NOT_COMPARED),
     ]
     if baseline_result is None:
         outcomes.append(RuleOutcome(BEAT_BASELINE, False, False,
@@ -209,9 +218,9 @@ def _is_blessed(blessing) -> bool:
 def BlessingGate(
     model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
     evaluation: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ModelEvaluation],
-    evaluator_blessing: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.ModelBlessing],
     blessing: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ModelBlessing],
+    evaluator_blessing: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.ModelBlessing] = None,
     baseline_evaluation: tfx.dsl.components.InputArtifact[
         tfx.types.standard_artifacts.ModelEvaluation] = None,
     baseline_blessing: tfx.dsl.components.InputArtifact[
@@ -221,9 +230,12 @@ def BlessingGate(
     simple_baseline: tfx.dsl.components.Parameter[str] = "",
     bars: tfx.dsl.components.Parameter[str] = "[]",
 ) -> None:
-    """Combines the Evaluators' blessings into one (see the module doc)."""
+    """Combines the Evaluators' blessings into one (see the module doc). Without an
+    `evaluator_blessing` (a quick run has no Evaluator against the last blessed model),
+    `evaluation` is the baseline Evaluator's and no-regression is not applied."""
     c = evaluator_constants
-    has_last_blessed = evaluator_blessing.has_custom_property(
+    compared = evaluator_blessing is not None
+    has_last_blessed = compared and evaluator_blessing.has_custom_property(
         c.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY)
     the_bars = [gate_bars.Bar.from_dict(b) for b in json.loads(bars)]
     candidate_metrics, _ = _load_metrics(evaluation.uri)
@@ -231,7 +243,8 @@ def BlessingGate(
                       if baseline_evaluation is not None else {})
     outcomes = rule_outcomes(
         the_bars, candidate_metrics,
-        _load_validation(evaluation.uri), _is_blessed(evaluator_blessing), has_last_blessed,
+        _load_validation(evaluation.uri), compared and _is_blessed(evaluator_blessing),
+        has_last_blessed, compared_with_last_blessed=compared,
         baseline_result=(_load_validation(baseline_evaluation.uri)
                          if baseline_evaluation is not None else None),
         baseline_blessed=(_is_blessed(baseline_blessing)

@@ -5,7 +5,9 @@
               └► baseline_evaluator (vs the baseline) ─┘
 
 TFX's Evaluator takes one model and one baseline, hence two; trainer/eval_setup.py makes their
-EvalConfigs and components/blessing_gate.py explains the gate.
+EvalConfigs and components/blessing_gate.py explains the gate. A quick run (--quick) has only the
+second: its candidate is never compared with the last blessed (quick) model, and the gate reads
+the candidate's metrics from the comparison with the simple baseline.
 """
 import dataclasses
 import json
@@ -60,28 +62,17 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
         raise pipeline_config.ConfigError(
             f"eval.simple_baseline=false: the {cfg.task} task's chance-level rule compares the "
             "candidate with its simple baseline, which must run")
-    # Only the gate's blessings count: an Evaluator may bless what the gate refused. (The gate
-    # only ever blesses the candidate Trainer's models.)
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
-                                       producer_component_id=GATE_ID, output_key="blessing"),
-    ).with_id("latest_blessed_model_resolver")
-
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=latest_blessed_model.outputs["model"],
-        eval_config=eval_setup.candidate_vs_last_blessed(task, context, label_counts),
-        module_path=SLICE_FEATURES_MODULE)
-    components = [latest_blessed_model, evaluator]
-    gate_inputs = {}
     with_baseline = baseline.has_baseline(cfg) and cfg.eval.simple_baseline
     # (--require-beat-baseline with eval.simple_baseline=false: pipeline_config.validate.)
     if cfg.eval.require_beat_baseline and not with_baseline:
         raise pipeline_config.ConfigError(
             f"--require-beat-baseline: the {cfg.task} task has no simple baseline")
+    components, gate_inputs = [], {}
+    if not (cfg.quick and with_baseline):
+        evaluator = _versus_last_blessed(task, context, label_counts, example_gen, trainer)
+        components += evaluator
+        gate_inputs = {"evaluation": evaluator[-1].outputs["evaluation"],
+                       "evaluator_blessing": evaluator[-1].outputs["blessing"]}
     if with_baseline:
         baseline_trainer = tfx.components.Trainer(
             run_fn=BASELINE_RUN_FN,
@@ -98,15 +89,34 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
             eval_config=eval_setup.candidate_vs_baseline(task, context, label_counts),
             module_path=SLICE_FEATURES_MODULE).with_id("baseline_evaluator")
         components += [baseline_trainer, baseline_evaluator]
-        gate_inputs = {"baseline_evaluation": baseline_evaluator.outputs["evaluation"],
-                       "baseline_blessing": baseline_evaluator.outputs["blessing"]}
+        gate_inputs.update(baseline_evaluation=baseline_evaluator.outputs["evaluation"],
+                           baseline_blessing=baseline_evaluator.outputs["blessing"])
+        gate_inputs.setdefault("evaluation", baseline_evaluator.outputs["evaluation"])
     gate = BlessingGate(
         model=trainer.outputs["model"],
-        evaluation=evaluator.outputs["evaluation"],
-        evaluator_blessing=evaluator.outputs["blessing"],
         require_beat_baseline=int(bool(with_baseline) and eval_setup.require_beat_baseline(cfg)),
         baseline_margin=float(cfg.eval.baseline_margin),
         simple_baseline=(baseline.describe(cfg) if with_baseline else None) or "",
         bars=json.dumps([bar.to_dict() for bar in bars], sort_keys=True),
         **gate_inputs).with_id(GATE_ID)
     return Evaluation(components=components + [gate], blessing=gate.outputs["blessing"])
+
+
+def _versus_last_blessed(task, context: RunContext, label_counts, example_gen, trainer) -> List:
+    """The resolver of the last model the gate blessed, and the Evaluator against it."""
+    # Only the gate's blessings count: an Evaluator may bless what the gate refused. (The gate
+    # only ever blesses the candidate Trainer's models.)
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=GATE_ID, output_key="blessing"),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        eval_config=eval_setup.candidate_vs_last_blessed(task, context, label_counts),
+        module_path=SLICE_FEATURES_MODULE)
+    return [latest_blessed_model, evaluator]

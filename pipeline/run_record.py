@@ -168,9 +168,12 @@ def read_run(metadata_path: str, run_id: Optional[str] = None, files: bool = Tru
                 record.anomalies_found += _count_anomalies(artifact.uri)
             elif kind == "ModelEvaluation" and name == BASELINE_EVALUATOR:
                 record.baseline_evaluation_uri = artifact.uri
-                _, record.simple_baseline_metrics = _metrics(artifact.uri)
+                candidate, record.simple_baseline_metrics = _metrics(artifact.uri)
+                # A quick run has no Evaluator against the last blessed model: the candidate's
+                # metrics are this one's (pipeline/evaluation.py).
+                record.candidate_metrics = record.candidate_metrics or candidate
                 _add_slice_metrics(record.slice_metrics, artifact.uri,
-                                   {"baseline": "simple_baseline"})
+                                   {"baseline": "simple_baseline", "candidate": "candidate"})
             elif kind == "ModelEvaluation":
                 record.evaluation_uri = artifact.uri
                 record.candidate_metrics, record.baseline_metrics = _metrics(artifact.uri)

@@ -66,6 +66,8 @@ def format_summary(cfg: pipeline_config.PipelineConfig, record: RunRecord, check
                      f"{_fmt_metrics(record.simple_baseline_metrics)}.")
     if record.baseline_metrics:
         lines.append(f"Last blessed model: {_fmt_metrics(record.baseline_metrics)}.")
+    elif cfg.quick:
+        lines.append("Last blessed model: not compared (a quick run).")
     elif record.blessed is not None:
         lines.append("Last blessed model: none yet.")
     comparison = _comparison(record)

@@ -256,3 +256,30 @@ def test_a_first_run_is_judged_by_the_bars_not_by_the_evaluators_empty_validatio
     assert decision.blessed, decision
     bad = {"sparse_categorical_accuracy": 0.5, "auc/class_0": 0.5, "auc/class_1": 0.5}
     assert not gate.decide(gate.rule_outcomes(_bars(), bad, result, False, False)).blessed
+
+
+def _quick(metrics, baseline_result, simple=GOOD_BASELINE):
+    """A quick run: one Evaluator (vs the simple baseline), whose result is the evaluation."""
+    return gate.decide(gate.rule_outcomes(
+        _bars(), metrics, baseline_result, False, False, baseline_result=baseline_result,
+        baseline_blessed=baseline_result.validation_ok, simple_baseline_metrics=simple,
+        compared_with_last_blessed=False))
+
+
+def test_a_quick_run_is_judged_without_the_last_blessed_model():
+    decision = _quick(GOOD, PASSED)
+    assert decision.blessed and decision.decided_by == gate.ALL_PASSED
+    regression = decision.outcomes[2]
+    assert not regression.applied and regression.detail == gate.NOT_COMPARED
+    # The baseline Evaluator's change threshold is the beat-the-baseline rule, not a regression.
+    decision = _quick(GOOD, LOSES_TO_BASELINE,
+                      simple={**GOOD_BASELINE, "sparse_categorical_accuracy": 0.95})
+    assert not decision.blessed and decision.decided_by == gate.BEAT_BASELINE
+    assert decision.outcomes[2].passed
+
+
+def test_a_quick_run_still_refuses_trivial_models():
+    one_class = {"sparse_categorical_accuracy": 0.5, "auc/class_0": 0.5, "auc/class_1": 0.5}
+    decision = _quick(one_class, PASSED, simple={**GOOD_BASELINE,
+                                                 "sparse_categorical_accuracy": 0.4})
+    assert not decision.blessed and decision.decided_by == gate.ABSOLUTE

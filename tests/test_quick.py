@@ -116,6 +116,8 @@ def test_quick_run_ends_apart_from_real_runs_and_says_so(tmp_path):
     assert (quick / "metadata.sqlite").is_file()
     report = (quick / "report" / "index.html").read_text()
     assert "QUICK RUN" in report
+    assert re.search(r"Candidate: \w+ [0-9.]+", proc.stdout), proc.stdout[-3000:]
+    assert "Last blessed model: not compared (a quick run)." in proc.stdout
     counts = re.search(r"Data: (\d+) eval, (\d+) train examples", proc.stdout)
     assert counts and int(counts.group(1)) + int(counts.group(2)) == 400, proc.stdout[-3000:]
     if proc.returncode == 0:
@@ -136,7 +138,8 @@ def test_a_quick_runs_model_card_says_so_first():
 
 def test_a_quick_run_skips_the_drift_and_skew_checks_a_real_run_makes(tmp_path):
     """The embedded data's curated schema sets drift/skew thresholds: a real run checks them; a
-    quick run's sample is too small for them (and says so in its note)."""
+    quick run's sample is too small for them (and says so in its note). A quick run has one
+    Evaluator, against the simple baseline, and none against the last blessed model."""
     from pipeline.pipeline import create_pipeline
     from trainer.run_context import RunContext
     ids = {}
@@ -146,4 +149,7 @@ def test_a_quick_run_skips_the_drift_and_skew_checks_a_real_run_makes(tmp_path):
         ids[argv] = {c.id for c in pipeline.components}
     assert {"DriftSkewValidator", "DriftSkewGate"} <= ids[()]
     assert not {"DriftSkewValidator", "DriftSkewGate"} & ids[("--quick",)]
+    assert {"Evaluator", "latest_blessed_model_resolver", "baseline_evaluator"} <= ids[()]
+    assert not {"Evaluator", "latest_blessed_model_resolver"} & ids[("--quick",)]
+    assert {"baseline_evaluator", "blessing_gate", "Pusher"} <= ids[("--quick",)]
     assert "no drift or skew check" in pipeline_config.quick_note(_config("--quick"))

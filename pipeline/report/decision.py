@@ -132,6 +132,8 @@ def _not_applied(rule: Dict) -> str:
         return f"waived by --no-require-beat-baseline ({outcome})"
     if "no blessed model yet" in detail:
         return "does not apply: no model has been blessed yet"
+    if "a quick run" in detail:
+        return "does not apply: a quick run is not compared with the last blessed model"
     if "no simple baseline" in detail:
         return "does not apply: this task has no simple baseline"
     return "does not apply to this task"
