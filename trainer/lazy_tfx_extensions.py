@@ -11,6 +11,7 @@ module's `__spec__`, which makes it load at once.) It must run before anything i
 `tfx.v1`: trainer/__init__.py calls it, and components/ and pipeline/ import trainer first.
 """
 import importlib
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -28,12 +29,12 @@ class _OnFirstUse(types.ModuleType):
         return importlib.import_module(f"{NAME}.{name}")
 
 
-def defer() -> None:
-    """Registers `tfx.v1.extensions` to import its submodules on first use (no-op once
-    tfx.v1 is loaded, or without TFX)."""
-    if NAME in sys.modules or "tfx.v1" in sys.modules:
+def _register() -> None:
+    """Puts the module in `sys.modules` in place of the real one (which is never executed:
+    it only imports the submodules that `_OnFirstUse` imports on demand)."""
+    if NAME in sys.modules:
         return
-    tfx_spec = importlib.util.find_spec("tfx")  # the top package only: it is small
+    tfx_spec = importlib.util.find_spec("tfx")
     if tfx_spec is None or not tfx_spec.submodule_search_locations:
         return
     folders = [os.path.join(path, "v1") for path in tfx_spec.submodule_search_locations]
@@ -44,3 +45,23 @@ def defer() -> None:
     module.__spec__, module.__path__ = spec, list(spec.submodule_search_locations)
     module.__file__, module.__all__ = spec.origin, list(SUBMODULES)
     sys.modules[NAME] = module
+
+
+class _BeforeTfxV1(importlib.abc.MetaPathFinder):
+    """Registers the module just before `tfx.v1` is imported (and not before: a process that
+    never imports TFX keeps no trace of it), then leaves the import to the usual finders."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tfx.v1":
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            _register()
+        return None
+
+
+def defer() -> None:
+    """Makes `tfx.v1.extensions` import its submodules on first use (no-op once tfx.v1 is
+    loaded)."""
+    if "tfx.v1" in sys.modules or any(isinstance(f, _BeforeTfxV1) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _BeforeTfxV1())
