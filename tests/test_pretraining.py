@@ -197,27 +197,21 @@ def test_the_trainer_uses_the_base_model(tiny_checkpoint, trained, monkeypatch):
     class Stop(Exception):
         pass
 
-    def fake_bind(context, transform_graph_uri):
-        seen["task"] = context.config.task
+    def fake_bind(context, transform_graph_uri):  # the context the model would train in
+        seen["checkpoint_dir"] = context.checkpoint_dir
         raise Stop
 
     monkeypatch.setattr(run_lib.training, "bind", fake_bind)
-    original_replace = run_lib.dataclasses.replace
-
-    def spy_replace(obj, **changes):
-        seen.update(changes)
-        return original_replace(obj, **changes)
-
-    monkeypatch.setattr(run_lib.dataclasses, "replace", spy_replace)
     config = pipeline_config.resolve(pipeline_config.PipelineConfig(),
                                      pipeline_config.CheckpointFacts("local", 32),
                                      tasks.traits("text-classification"))
     context = RunContext(config=config, checkpoint_dir=tiny_checkpoint, lower_case=True)
     fn_args = types.SimpleNamespace(custom_config=context.to_custom_config(),
-                                    base_model=result.output_dir, transform_output=None)
+                                    base_model=result.output_dir, transform_output=None,
+                                    hyperparameters=None)
     with pytest.raises(Stop):
         run_lib.run_fn(fn_args)
-    assert seen["checkpoint_dir"] == result.output_dir
+    assert seen["checkpoint_dir"] == result.output_dir != tiny_checkpoint
 
 
 def test_an_interrupted_pretraining_resumes_from_its_checkpoint(tiny_checkpoint, tmp_path):
