@@ -25,6 +25,7 @@ import pytest
 import pipeline_config
 from tests import fixtures
 from tests.e2e_support import build_tiny_checkpoint
+from trainer import tasks
 from trainer.run_context import RunContext
 
 REPO = str(pathlib.Path(__file__).resolve().parent.parent)
@@ -142,7 +143,7 @@ def test_two_workers_train_in_step_export_once_and_resume_after_a_kill(
     checkpoint = build_tiny_checkpoint(tmp_path_factory)
     context, examples, transform_dir = _transformed_examples(tmp_path, checkpoint)
     fn_args = {"train_files": [examples], "eval_files": [examples],
-               "transform_output": transform_dir, "base_model": None,
+               "transform_output": transform_dir, "base_model": None, "hyperparameters": None,
                "custom_config": context.to_custom_config()}
     backups = pathlib.Path(context.config.output_dir) / "checkpoints"
 
@@ -210,12 +211,12 @@ def test_run_fn_creates_the_strategy_before_anything_else(monkeypatch):
                                   tasks.traits("text-classification"))
     cfg.train.strategy = "multi-worker"
     monkeypatch.setattr(distribution, "setup_strategy", record("strategy", result="S"))
-    monkeypatch.setattr(run.remote_checkpoint, "localize", record("checkpoint"))
-    monkeypatch.setattr(run.model_lib, "hidden_size", record("checkpoint", result=32))
+    monkeypatch.setattr(training.remote_checkpoint, "localize", record("checkpoint"))
+    monkeypatch.setattr(training.model_lib, "hidden_size", record("checkpoint", result=32))
     monkeypatch.setattr(training, "bind", record("data", stop=True))
     fn_args = types.SimpleNamespace(
         custom_config=RunContext(cfg, "ckpt", True).to_custom_config(), base_model=None,
-        transform_output="graph")
+        transform_output="graph", hyperparameters=None)
     with pytest.raises(Stop):
         run.run_fn(fn_args)
     assert calls[0] == "strategy" and calls.count("strategy") == 1, calls
