@@ -438,3 +438,20 @@ def test_tfrecord_heads_are_read_without_tensorflow(data):
         writer.write(b"\xff\xff\xff")  # framed correctly, but not a serialized message
     with pytest.raises(BadInputError, match="not a tf.train.Example"):
         check_head(str(data / "junk.tfrecord"), ["text"])
+
+
+def test_a_tfrecord_head_stops_at_a_corrupt_later_record(data):
+    """Only the first record must fit: a broken one later ends the head (the pipeline's reader
+    reports it), a broken gzip stream is a one-line error, neither a traceback."""
+    import gzip
+    from components.readers.errors import BadInputError
+    from components.readers.head import check_head, tfrecord_keys
+    good = _write_tfrecord(data / "two.tfrecord", _rows(2), ("text", "label")).read_bytes()
+    broken = data / "broken_tail.tfrecord"
+    broken.write_bytes(good + b"\xff" * 8 + b"\0" * 8)  # a length of 2**64 - 1, then nothing
+    assert tfrecord_keys(str(broken), False) == ({"text", "label"}, 2, True)
+    check_head(str(broken), ["text", "label"])
+    cut = data / "cut.tfrecord.gz"
+    cut.write_bytes(gzip.compress(good * 50)[:-30])
+    with pytest.raises(BadInputError, match="cannot decompress the gzip data"):
+        check_head(str(cut), ["text"])

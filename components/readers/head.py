@@ -127,25 +127,39 @@ def jsonl_keys(path: str, compressed: bool, limit: int = HEAD_RECORDS):
     return keys, objects, True
 
 
-def check_tfrecord_framing(path: str, compressed: bool) -> None:
-    """The first record's length must fit in the file (TFRecord: 8-byte length, 4-byte CRC,
-    data, 4-byte CRC); text or another binary format fails this."""
-    with open_bytes(path, compressed) as stream:
-        try:
-            head = stream.read(12)
-            if not head:
-                raise BadInputError(path, None, "holds no records (it is empty)")
-            (length,) = struct.unpack("<Q", head[:8]) if len(head) == 12 else (None,)
-            fits = length is not None and len(stream.read(length + 4)) == length + 4
-        except GZIP_ERRORS as e:
-            raise BadInputError(path, None, f"cannot decompress the gzip data ({e})") from None
-        except (MemoryError, OverflowError):
-            fits = False
-    if not fits:
-        raise BadInputError(
+def tfrecord_head(path: str, compressed: bool, limit: int):
+    """The data of the first `limit` records (TFRecord: 8-byte length, 4-byte CRC, data, 4-byte
+    CRC), and whether that was the whole file. The first record must fit in the file: text or
+    another binary format fails this. A later record that does not fit ends the head (the
+    pipeline's reader reports it with the bad-rows policy)."""
+    def corrupt():
+        return BadInputError(
             path, 1, f"corrupt TFRecord data (the first record's length does not fit the "
             f"file); is it a TFRecord file{' compressed with gzip' if compressed else ''}?",
             unit="record")
+
+    records: List[bytes] = []
+    with open_bytes(path, compressed) as stream:
+        try:
+            while len(records) < limit:
+                head = stream.read(12)
+                if not head and not records:
+                    raise BadInputError(path, None, "holds no records (it is empty)")
+                if not head:
+                    return records, True
+                try:
+                    (length,) = struct.unpack("<Q", head[:8]) if len(head) == 12 else (None,)
+                    body = stream.read(length + 4) if length is not None else b""
+                except (MemoryError, OverflowError):
+                    length, body = None, b""
+                if length is None or len(body) != length + 4:
+                    if not records:
+                        raise corrupt()
+                    return records, True
+                records.append(body[:length])
+        except GZIP_ERRORS as e:
+            raise BadInputError(path, None, f"cannot decompress the gzip data ({e})") from None
+    return records, False
 
 
 def _fields(data: bytes):
@@ -175,24 +189,14 @@ def example_keys(data: bytes) -> Set[str]:
 def tfrecord_keys(path: str, compressed: bool, limit: int = HEAD_RECORDS):
     """(feature names with a value in the first `limit` tf.train.Examples, records read,
     whole file read)."""
-    check_tfrecord_framing(path, compressed)
+    records, whole = tfrecord_head(path, compressed, limit)
     keys: Set[str] = set()
-    records = 0
-    with open_bytes(path, compressed) as stream:
-        while records < limit:
-            head = stream.read(12)
-            if len(head) < 12:
-                return keys, records, True
-            (length,) = struct.unpack("<Q", head[:8])
-            data = stream.read(length)
-            stream.read(4)
-            records += 1
-            try:
-                keys |= example_keys(data)
-            except (DecodeError, RuntimeError):
-                raise BadInputError(path, records, "is not a tf.train.Example",
-                                    unit="record") from None
-    return keys, records, False
+    for number, data in enumerate(records, 1):
+        try:
+            keys |= example_keys(data)
+        except (DecodeError, RuntimeError):
+            raise BadInputError(path, number, "is not a tf.train.Example", unit="record") from None
+    return keys, len(records), whole
 
 
 def check_head(path: str, required: Sequence[str] = ()) -> None:
