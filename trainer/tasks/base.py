@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, TYP
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from trainer import model as model_lib
 from trainer.features import SEQUENCE_FEATURES
 from trainer.tasks import Traits, input_columns
 from trainer.tasks.outcomes import ExampleOutcomes
@@ -151,9 +152,8 @@ class Task(abc.ABC):
         trailing axis of 1 ([batch, 1]); everything else is serving_default's, unchanged."""
         serving_default = signatures["serving_default"]
 
-        # No AutoGraph, like every serving signature (trainer/model.py `serving_function`).
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
-                     autograph=False)
+        @model_lib.serving_function(
+            input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def bulk_inference(examples):
             outputs = serving_default(examples=examples)
             return {name: value[:, None] if value.dtype == tf.string and value.shape.rank == 1
