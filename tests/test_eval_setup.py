@@ -164,3 +164,22 @@ def test_tfma_computes_calibration_per_label_and_length_slice(tmp_path):
         (0.3 + 0.35 + 0.05 + 0.75) / 5, abs=1e-6)
     assert by_slice[(("label", 0),)]["sparse_categorical_accuracy"] == pytest.approx(2 / 3)
     assert tfma.load_validation_result(output).validation_ok
+
+
+@pytest.mark.parametrize("task_name", tasks.BUILTIN_TASKS)
+def test_tfma_loads_each_model_once_as_a_plain_saved_model(task_name, monkeypatch, tmp_path):
+    """TFMA finds a model's type by trying tf.keras.models.load_model on it (a whole load,
+    thrown away) unless the model spec names the type; every Evaluator config names it."""
+    from tensorflow_model_analysis.utils import model_util
+
+    keras_loads = []
+    monkeypatch.setattr(model_util.tf.keras.models, "load_model",
+                        lambda *a, **k: keras_loads.append(a))
+    context = _context(task_name)
+    task = tasks.create(context)
+    counts = {"neg": 6, "pos": 4}
+    for config in (eval_setup.candidate_vs_last_blessed(task, context, counts),
+                   eval_setup.candidate_vs_baseline(task, context, counts)):
+        shared = tfma.default_eval_shared_model(str(tmp_path), eval_config=config)
+        assert shared.model_type == tfma.TF_GENERIC
+    assert keras_loads == []
