@@ -13,14 +13,26 @@ and the transform graph; its Trainer's resolved config and checkpoint), then, fo
                  scored on the same eval split.
 
 Both sides spend the same number of training steps in total, so tuning must pay for itself.
-The eval split is never seen by the search. Results go to ``--out`` (JSON); the table printed
-at the end is what docs/benchmarks.md records.
+The eval split is never seen by the search. The score is the task's tuning objective
+(`Task.tuning_objective`: accuracy for text classification, token accuracy for token
+classification, ...). Results go to ``--out`` (JSON: each side's score and steps, every
+trial's values and score); the table printed at the end is what docs/benchmarks.md records.
+
+``--default-set train.FIELD=VALUE`` (repeatable) changes the default side, e.g. to measure a
+candidate default learning rate against the current one on the same seeds and budget, and
+``--sides default`` runs that side alone.
 
     # a run to read (any settings: only its Transform output and resolved config are used)
     .venv/bin/electra-tfx run --checkpoint auto --epochs 1 --set train.steps_per_epoch=2 \\
         --no-require-beat-baseline --output /tmp/bench_tune_run
     TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=1 \\
         .venv/bin/python bench/bench_tune.py --run-output /tmp/bench_tune_run --seeds 1,2,3
+
+    # part-of-speech tagging on the Brown Corpus (bench/fetch_brown_pos.py writes the data)
+    .venv/bin/electra-tfx run --task token-classification \\
+        --train bench/out/brown_pos/brown_pos.conll --checkpoint auto --epochs 1 \\
+        --set train.steps_per_epoch=2 --no-require-beat-baseline \\
+        --set eval.simple_baseline=false --output /tmp/bench_tune_pos
 """
 import argparse
 import dataclasses
@@ -65,7 +77,7 @@ def _run_inputs(output: str):
 
 def _train_and_score(context, graph: str, train_files, eval_files, steps: int):
     """Trains with the context's hyper-parameters for at most `steps` steps (its epochs share
-    them), as the Trainer does; (eval accuracy, steps run)."""
+    them), as the Trainer does; (the task's tuning objective on the eval split, steps run)."""
     from trainer import training
     cfg = context.config
     cfg.train.steps_per_epoch = max(1, math.ceil(steps / cfg.train.epochs))
@@ -98,10 +110,18 @@ def main() -> None:
     parser.add_argument("--steps-per-trial", type=int, default=30)
     parser.add_argument("--algorithm", default="random")
     parser.add_argument("--out", default="bench/out/tune.json")
+    parser.add_argument("--default-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a pipeline_config field of the default side (e.g. "
+                        "train.learning_rate=1e-4); repeatable")
+    parser.add_argument("--sides", default="default,tuned",
+                        help="which sides to run: default, tuned or both")
     args = parser.parse_args()
+    sides = [side.strip() for side in args.sides.split(",") if side.strip()]
+    if not sides or not set(sides) <= {"default", "tuned"}:
+        parser.error(f"--sides: default, tuned or both, got {args.sides!r}")
 
     from tfx.components.trainer.fn_args_utils import FnArgs
-    from trainer import training, tuning
+    from trainer import tasks, training, tuning
     from trainer.run_context import RunContext
 
     custom, examples, graph = _run_inputs(args.run_output)
@@ -118,54 +138,69 @@ def main() -> None:
     base.config.train.batch_size = defaults.batch_size
     base.config.train.warmup_ratio = defaults.warmup_ratio
     base.config.train.steps_per_epoch = None
+    default_side = _seeded(base, base.config.train.seed)
+    for setting in args.default_set:
+        key, _, raw = setting.partition("=")
+        pipeline_config.set_field(default_side.config, key, raw)
     tune = pipeline_config.TuneConfig(enabled=True, trials=args.trials,
                                       steps_per_trial=args.steps_per_trial,
                                       algorithm=args.algorithm)
     pipeline_config.validate_tune(tune)
-    results = {"budget": args.budget, "trials": args.trials,
-               "steps_per_trial": args.steps_per_trial, "algorithm": args.algorithm,
-               "defaults": {k: getattr(base.config.train, k) for k in tuning.SEARCHED},
+    metric = tasks.create(base).tuning_objective.metric
+    results = {"task": base.config.task, "metric": metric, "budget": args.budget,
+               "trials": args.trials, "steps_per_trial": args.steps_per_trial,
+               "algorithm": args.algorithm, "default_set": args.default_set,
+               "defaults": {k: getattr(default_side.config.train, k) for k in tuning.SEARCHED},
                "checkpoint": base.checkpoint_dir, "seeds": {}}
     for seed in [int(s) for s in args.seeds.split(",")]:
-        started = time.time()
-        default_score, default_steps = _train_and_score(
-            _seeded(base, seed), graph, train_files, eval_files, args.budget)
-        default_seconds = time.time() - started
+        row = results["seeds"][str(seed)] = {}
+        if "default" in sides:
+            started = time.time()
+            default_score, default_steps = _train_and_score(
+                _seeded(default_side, seed), graph, train_files, eval_files, args.budget)
+            row["default"] = {"accuracy": default_score, "steps": default_steps,
+                              "seconds": round(time.time() - started)}
+        if "tuned" in sides:
+            row["tuned"] = _search_and_train(base, seed, tune, graph, train_files, eval_files,
+                                             args.budget)
+        print(json.dumps({seed: row}), flush=True)
 
-        started = time.time()
-        context = _seeded(base, seed)
-        fn_args = FnArgs(train_files=train_files, eval_files=train_files,
-                         transform_graph_path=graph, base_model=None,
-                         working_dir=f"/tmp/bench_tune_trials/{seed}",
-                         custom_config={**context.to_custom_config(),
-                                        "tune": dataclasses.asdict(tune)})
-        search = tuning.tuner_fn(fn_args).tuner
-        search.search()
-        trials = [t for t in search.oracle.trials.values() if t.status == "COMPLETED"]
-        spent = int(sum(t.metrics.get_best_value("training_steps") for t in trials))
-        best = search.get_best_hyperparameters()[0].values
-        tuned = tuning.apply_hyperparameters(context, best)
-        left = max(1, args.budget - spent)
-        tuned_score, tuned_steps = _train_and_score(tuned, graph, train_files, eval_files, left)
-        results["seeds"][str(seed)] = {
-            "default": {"accuracy": default_score, "steps": default_steps,
-                        "seconds": round(default_seconds)},
-            "tuned": {"accuracy": tuned_score, "search_steps": spent, "final_steps": tuned_steps,
-                      "seconds": round(time.time() - started),
-                      "best": {k: v for k, v in best.items() if not k.startswith("tuner/")},
-                      "trial_scores": [t.score for t in trials]}}
-        print(json.dumps({seed: results["seeds"][str(seed)]}), flush=True)
-
-    for side in ("default", "tuned"):
+    for side in sides:
         scores = [r[side]["accuracy"] for r in results["seeds"].values()]
         results[side] = {"mean": statistics.mean(scores),
                          "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                          "min": min(scores), "max": max(scores)}
-        print(f"{side}: mean {results[side]['mean']:.4f} sd {results[side]['sd']:.4f} "
+        print(f"{side}: {metric} mean {results[side]['mean']:.4f} sd {results[side]['sd']:.4f} "
               f"range {results[side]['min']:.4f}-{results[side]['max']:.4f}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
+
+
+def _search_and_train(base, seed: int, tune, graph: str, train_files, eval_files, budget: int):
+    """The tuned side of one seed: the search, then the best values for the steps left."""
+    from tfx.components.trainer.fn_args_utils import FnArgs
+    from trainer import tuning
+    started = time.time()
+    context = _seeded(base, seed)
+    fn_args = FnArgs(train_files=train_files, eval_files=train_files,
+                     transform_graph_path=graph, base_model=None,
+                     working_dir=f"/tmp/bench_tune_trials/{seed}",
+                     custom_config={**context.to_custom_config(),
+                                    "tune": dataclasses.asdict(tune)})
+    search = tuning.tuner_fn(fn_args).tuner
+    search.search()
+    trials = [t for t in search.oracle.trials.values() if t.status == "COMPLETED"]
+    spent = int(sum(t.metrics.get_best_value("training_steps") for t in trials))
+    best = search.get_best_hyperparameters()[0].values
+    tuned = tuning.apply_hyperparameters(context, best)
+    left = max(1, budget - spent)
+    tuned_score, tuned_steps = _train_and_score(tuned, graph, train_files, eval_files, left)
+    shown = lambda values: {k: v for k, v in values.items() if not k.startswith("tuner/")}
+    return {"accuracy": tuned_score, "search_steps": spent, "final_steps": tuned_steps,
+            "seconds": round(time.time() - started), "best": shown(best),
+            "trial_scores": [t.score for t in trials],
+            "trials": [{"score": t.score, **shown(t.hyperparameters.values)} for t in trials]}
 
 
 if __name__ == "__main__":
