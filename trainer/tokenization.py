@@ -28,7 +28,8 @@ version.  Only NFD
 itself comes from ICU (``tf_text.normalize_utf8``); canonical decompositions are stable.
 """
 import contextlib
-from typing import Dict, List, Optional
+import functools
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -256,9 +257,10 @@ class _HFBasicTokenizer(_TfTextBasicTokenizer):
     def __init__(self, lower_case: bool, strip_accents: bool, tokenize_chinese_chars: bool,
                  special_tokens=SPECIAL_TOKENS, unk_token: str = UNK_TOKEN):
         super().__init__(lower_case=lower_case)
-        self._lower = lower_case
-        self._strip_accents = strip_accents
-        self._chinese = tokenize_chinese_chars
+        self._lower = bool(lower_case)
+        self._strip_accents = bool(strip_accents)
+        self._chinese = bool(tokenize_chinese_chars)
+        self._special_tokens = tuple(special_tokens)
         self._special_re = "|".join(
             "".join(f"\\x{{{ord(c):X}}}" for c in tok)
             for tok in sorted(special_tokens, key=len, reverse=True))
@@ -287,6 +289,11 @@ class _HFBasicTokenizer(_TfTextBasicTokenizer):
         texts = tf.convert_to_tensor(text_input, dtype=tf.string)
         if texts.shape.rank != 1:
             raise ValueError(f"expected a 1-D string tensor, got shape {texts.shape}")
+        return _words_function(self._lower, self._strip_accents, self._chinese,
+                               self._special_tokens, self._unk)(texts)
+
+    def words(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """string [B] -> string [B, (words)]: the graph `tokenize` calls (as one tf.function)."""
         # Invalid UTF-8 becomes U+FFFD (as Python's decode(errors="replace")), which clean_text
         # then drops; the regex and code point ops below need valid UTF-8.
         texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace",
@@ -313,6 +320,23 @@ class _HFBasicTokenizer(_TfTextBasicTokenizer):
 
     def tokenize_with_offsets(self, text_input):
         raise NotImplementedError("offsets are not supported by the HF-compatible tokenizer")
+
+
+@functools.lru_cache(maxsize=None)
+def _words_function(lower_case: bool, strip_accents: bool, tokenize_chinese_chars: bool,
+                    special_tokens: Tuple[str, ...], unk_token: str):
+    """`_HFBasicTokenizer.words` for one setting, as one tf.function per process.
+
+    Building the normalizer's graph (a few hundred ops) is most of the cost of tracing anything
+    that tokenizes, and it is traced often: tf.Transform traces a preprocessing_fn four or five
+    times and every serving signature tokenizes again. It holds no resource (the vocabulary
+    table stays outside it), so each graph calls this one function instead: it is traced once,
+    and a SavedModel holds it like any other function (a call op TF Serving runs as is).
+    """
+    basic = _HFBasicTokenizer(lower_case, strip_accents, tokenize_chinese_chars,
+                              special_tokens, unk_token)
+    return tf.function(basic.words, input_signature=[tf.TensorSpec([None], tf.string)],
+                       autograph=False)
 
 
 class WordPieceEncoder(tf.Module):
