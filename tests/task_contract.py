@@ -11,9 +11,18 @@ TensorFlow and TF Text only, and every signature is called.
 
 A new task gets a `ContractFixture` here (`_fixture`), or calls `check_contract` from its own
 test, as tests/test_task_plugin_example.py does.
+
+Each built-in variant's contract runs once per test session: `contract_exports` keeps its
+result (the transform graph and the exports) in a folder every pytest-xdist worker of the
+session sees, under a file lock, so the contract files and the tests that need a real export
+of every task (tests/test_predict.py, tests/test_example_outcomes.py) share one set instead of
+each making its own. Whichever asks first runs `check_contract` (its assertions included).
 """
 import dataclasses
 import json
+import os
+import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -252,16 +261,80 @@ def reload_and_call_every_signature(jobs: Dict[str, Dict], tmp_dir: str) -> Dict
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def session_folder(tmp_path_factory) -> pathlib.Path:
+    """A folder shared by every pytest-xdist worker of this test session (the parent of the
+    workers' own base temp folders; without xdist, the session's base temp folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def made_once(folder: pathlib.Path, make: Callable[[pathlib.Path], Any],
+              wait: bool = True) -> Optional[pathlib.Path]:
+    """`make(folder)` run by the first worker to ask, under a lock; the others wait for it and
+    reuse the folder. A `make` that raised leaves nothing behind: the next caller runs it again
+    (and sees the same error). With `wait=False`, None when another worker holds the lock."""
+    from filelock import FileLock, Timeout
+    done = folder / ".made"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(f"{folder}.lock", timeout=-1 if wait else 0):
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    make(folder)
+                except BaseException:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise
+                done.write_text("")
+    except Timeout:
+        return None
+    return folder
+
+
 @pytest.fixture(scope="session")
 def contract_checkpoint(tmp_path_factory):
-    """One tiny scratch ELECTRA (1 layer, hidden 32) whose vocabulary holds the fixtures' words."""
+    """One tiny scratch ELECTRA (1 layer, hidden 32) whose vocabulary holds the fixtures' words
+    (one for the whole session: every worker's exports share its vocabulary)."""
     from pipeline_config import ModelConfig
     from trainer.checkpoint import build_scratch_checkpoint
     texts = [" ".join(WORDS)] * 4 + ["where is paris the capital of france", "B-LOC O"]
     config = ModelConfig(scratch_vocab_size=120, scratch_hidden_size=32, scratch_num_layers=1,
                          scratch_num_heads=2, scratch_intermediate_size=64)
-    return build_scratch_checkpoint(texts, str(tmp_path_factory.mktemp("contract") / "tiny"),
-                                    config)
+    folder = made_once(session_folder(tmp_path_factory) / "contract" / "checkpoint",
+                       lambda f: build_scratch_checkpoint(texts, str(f / "tiny"), config))
+    return str(folder / "tiny")
+
+
+@pytest.fixture(scope="session")
+def contract_exports(contract_checkpoint, tmp_path_factory):
+    """[variant class] -> {variant id: `check_contract`'s result for it ({"dirs": {role:
+    SavedModel folder}, "inputs": ...})}, each made once per session (see the module's
+    docstring). A variant another worker is making is taken last, so that two workers asking
+    for the same list make different variants at the same time."""
+    root = session_folder(tmp_path_factory) / "contract" / "exports"
+
+    def folder_of(cls) -> pathlib.Path:
+        return root / _variant_id(cls).replace("[", "_").replace("]", "").replace(",", "_")
+
+    def make(cls):
+        def run(out: pathlib.Path):
+            out.mkdir(parents=True)
+            job = check_contract(cls, _fixture(cls.name, cls.options), contract_checkpoint,
+                                 str(out))
+            (out / "job.json").write_text(json.dumps(job))
+        return run
+
+    def exports(classes) -> Dict[str, Dict]:
+        jobs, waiting = {}, list(classes)
+        while waiting:
+            cls = next((c for c in waiting if made_once(folder_of(c), make(c), wait=False)),
+                       waiting[0])
+            folder = made_once(folder_of(cls), make(cls))
+            jobs[_variant_id(cls)] = json.loads((folder / "job.json").read_text())
+            waiting.remove(cls)
+        return jobs
+
+    return exports
 
 
 BUILTIN_VARIANTS = [cls for name in tasks.BUILTIN_TASKS for cls in tasks.variants(name)]
@@ -285,16 +358,13 @@ def variants_of_group(group: str):
     return [cls for cls in BUILTIN_VARIANTS if cls.name in CONTRACT_GROUPS[group]]
 
 
-def run_contract(variants, checkpoint: str, tmp_path) -> Dict[str, List]:
-    """`check_contract` for each variant, then one reload that calls every signature of every
-    export; asserts each export answers its serving_default. Returns what the reload called."""
+def run_contract(variants, exports: Callable[[Any], Dict], tmp_path) -> Dict[str, List]:
+    """`check_contract` for each variant (through `exports`, the `contract_exports` fixture:
+    made here or reused from the worker that made it first), then one reload that calls every
+    signature of every export; asserts each export answers its serving_default. Returns what
+    the reload called."""
     assert variants
-    jobs = {}
-    for cls in variants:
-        key = _variant_id(cls)
-        out = tmp_path / key.replace("[", "_").replace("]", "").replace(",", "_")
-        out.mkdir()
-        jobs[key] = check_contract(cls, _fixture(cls.name, cls.options), checkpoint, str(out))
+    jobs = exports(variants)
     called = reload_and_call_every_signature(jobs, str(tmp_path))
     for key, job in jobs.items():
         for role in job["dirs"]:

@@ -1,6 +1,6 @@
 """The run report's examples for every task with a right answer (`Task.example_outcomes`,
 pipeline/example_predictions.py): each task's hook on the outputs of a real tiny exported
-model (the task contract's rows and scratch ELECTRA, tests/task_contract.py), checked by hand
+model (the task contract's exports, tests/task_contract.py), checked by hand
 on edited outputs, the summary written for the report, and the report's HTML drawn from it
 (read back as `electra-tfx report` reads it). Embedding has no examples."""
 import json
@@ -13,12 +13,8 @@ from pipeline.report.model import CANDIDATE, CalibrationBin, ReportData
 from tests.test_report import render
 from trainer import tasks
 
-try:  # the task contract's fixtures (the module that holds check_contract)
-    from tests.task_contract import (_config, _example, _fixture,
-                                     contract_checkpoint)  # noqa: F401  (a pytest fixture)
-except ImportError:  # pragma: no cover - before the contract was split out of its test file
-    from tests.test_task_contract import (_config, _example, _fixture,  # noqa: F401
-                                          contract_checkpoint)
+from tests.task_contract import (_config, _example, _fixture, _variant_id,  # noqa: F401
+                                 contract_checkpoint, contract_exports)  # (fixtures)
 
 VARIANTS = {
     "single": ("text-classification", {}),
@@ -34,42 +30,20 @@ def _class(name, options):
                 if {k: v for k, v in cls.options.items() if v} == options)
 
 
-def _analyze(task, context, fixture, folder):
-    """The tf.Transform graph of a task's fixture rows (the contract's `_transform` without
-    the transformed examples: nothing is trained here), written with its raw metadata as
-    TFX's Transform writes it."""
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-    metadata = dataset_metadata.DatasetMetadata(
-        schema_utils.schema_from_feature_spec(fixture.raw_spec))
-    with tft_beam.Context(temp_dir=f"{folder}/tmp", force_tf_compat_v1=False):
-        transform_fn = (fixture.rows, metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: task.preprocess(inputs, context))
-        _ = transform_fn | tft_beam.WriteTransformFn(f"{folder}/transform")
-    metadata_io.write_metadata(
-        metadata, f"{folder}/transform/{tft.TFTransformOutput.RAW_METADATA_DIR}")
-    return tft.TFTransformOutput(f"{folder}/transform")
-
-
 @pytest.fixture(scope="module")
-def served(contract_checkpoint, tmp_path_factory):  # noqa: F811
+def served(contract_checkpoint, contract_exports):  # noqa: F811
     """variant -> the task bound to its config, the `serving_default` of its exported tiny
-    model (the contract's scratch ELECTRA with a fresh head: what it predicts does not
-    matter, what its outputs mean does), the serialized fixture rows, the rows, the served
-    outputs (NumPy) and the parsed examples."""
+    model (the contract's export, tests/task_contract.py: a scratch ELECTRA after one training
+    step; what it predicts does not matter, what its outputs mean does), the serialized
+    fixture rows, the rows, the served outputs (NumPy) and the parsed examples."""
     import tensorflow as tf
-    from trainer import training
     out = {}
+    jobs = contract_exports([_class(name, options) for name, options in VARIANTS.values()])
     for key, (name, options) in VARIANTS.items():
         cls, fixture = _class(name, options), _fixture(name, options)
-        context = _config(cls, fixture, contract_checkpoint)
-        task, folder = tasks.create(context), tmp_path_factory.mktemp(key)
-        # Question answering's signatures make their windows in the graph: no transform.
-        transform = None if key == "qa" else _analyze(task, context, fixture, folder)
-        model = training.build_task_model(task, context, transform, 1)
-        training.export(task, model, transform, context, f"{folder}/model", save_traces=False)
-        serve = tf.saved_model.load(f"{folder}/model").signatures["serving_default"]
+        job = jobs[_variant_id(cls)]
+        task = tasks.create(_config(cls, fixture, contract_checkpoint))
+        serve = tf.saved_model.load(job["dirs"]["candidate"]).signatures["serving_default"]
         records = [_example(r) for r in fixture.rows]
         outputs = {k: v.numpy() for k, v in serve(examples=tf.constant(records)).items()}
         out[key] = (task, serve, records, fixture.rows, outputs,
@@ -196,6 +170,7 @@ def test_token_classification_marks_the_wrong_tags(served, tmp_path):
     # By hand: the first sentence served with its true tags but one.
     tags = outputs["tags"].copy()
     tags[0, :4] = [b"O", b"O", b"O", b"O"]  # "paris" is B-LOC
+    tags[2, :2] = [b"B-LOC", b"B-LOC"]  # all right
     tags[3, :2] = [b"O", b"O"]  # all right
     result = task.example_outcomes(dict(outputs, tags=tags), examples)
     assert result.rows[0].correct is False and result.rows[3].correct is True

@@ -1,9 +1,10 @@
 """`electra-tfx predict`: every task's scored rows, globs of several files, gzip, bad rows,
 `--model latest`, and the mistakes refused before TensorFlow loads.
 
-The models are the contract test's (tests/test_task_contract.py): its tiny scratch ELECTRA and
-each task's fixture rows through a real Transform, exported with the task's signatures
-(untrained: the output formats are what is checked, not the predictions' quality).
+The models are the contract test's exports (tests/task_contract.py `contract_exports`): its
+tiny scratch ELECTRA and each task's fixture rows through a real Transform, one training step,
+exported with the task's signatures (the output formats are what is checked, not the
+predictions' quality).
 """
 import gzip
 import json
@@ -17,38 +18,25 @@ import pytest
 from components import bad_rows
 from tests import test_task_contract as contract
 from tests.test_first_hour import assert_one_line_error, assert_quick, cli
-from tests.test_task_contract import contract_checkpoint  # noqa: F401  (a fixture)
+from tests.task_contract import contract_checkpoint, contract_exports  # noqa: F401  (fixtures)
 
 TEXT_LABELS = ["neg", "pos"]
 # One model per output format: text pairs' multi-label and regression variants have the same
-# heads and outputs as text classification's (trainer/tasks/text_pair_classification.py), so
-# they are left out to keep the exports (a Transform and a save each) few.
+# heads and outputs as text classification's (trainer/tasks/text_pair_classification.py).
 FORMATS = ("text-classification", "text-classification[multi_label]",
            "text-classification[regression]", "text-pair-classification",
            "token-classification", "question-answering", "embedding")
 
 
 @pytest.fixture(scope="module")
-def models(contract_checkpoint, tmp_path_factory):  # noqa: F811
-    """{variant id: (SavedModel folder, fixture)} for every built-in task and variant."""
-    from trainer import tasks, training
-    root = tmp_path_factory.mktemp("predict_models")
-    exported = {}
-    for cls in contract.BUILTIN_VARIANTS:
-        key = contract._variant_id(cls)
-        if key not in FORMATS:
-            continue
-        fixture = contract._fixture(cls.name, cls.options)
-        out = root / key.replace("[", "_").replace("]", "").replace(",", "_")
-        out.mkdir()
-        context = contract._config(cls, fixture, contract_checkpoint)
-        task = tasks.create(context)
-        transform_output, _ = contract._transform(task, context, fixture, str(out))
-        model = training.build_task_model(task, context, transform_output, total_steps=1)
-        training.export(task, model, transform_output, context, str(out / "model"),
-                        save_traces=False)
-        exported[key] = (str(out / "model"), fixture)
-    return exported
+def models(contract_exports):  # noqa: F811
+    """{variant id: (SavedModel folder, fixture)} for every output format: the contract's
+    candidate exports (made once per session, tests/task_contract.py)."""
+    variants = [c for c in contract.BUILTIN_VARIANTS if contract._variant_id(c) in FORMATS]
+    jobs = contract_exports(variants)
+    return {contract._variant_id(cls): (jobs[contract._variant_id(cls)]["dirs"]["candidate"],
+                                        contract._fixture(cls.name, cls.options))
+            for cls in variants}
 
 
 def _jsonl(path: pathlib.Path, rows) -> pathlib.Path:

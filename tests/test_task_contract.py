@@ -17,7 +17,7 @@ import pytest
 import pipeline_config
 from tests.task_contract import (  # noqa: F401  (re-exported: other tests import them from here)
     BUILTIN_VARIANTS, CONTRACT_GROUPS, STRING, WORDS, ContractFixture, _config, _example,
-    _fixture, _transform, _variant_id, check_contract, contract_checkpoint,
+    _fixture, _transform, _variant_id, check_contract, contract_checkpoint, contract_exports,
     reload_and_call_every_signature, run_contract, variants_of_group)
 from trainer import tasks
 
@@ -46,8 +46,8 @@ def test_every_builtin_task_is_in_one_contract_file():
     assert all(groups)
 
 
-def test_text_classification_variants_keep_the_contract(contract_checkpoint, tmp_path):
-    called = run_contract(variants_of_group("classification"), contract_checkpoint, tmp_path)
+def test_text_classification_variants_keep_the_contract(contract_exports, tmp_path):
+    called = run_contract(variants_of_group("classification"), contract_exports, tmp_path)
     assert "text-classification candidate serve_text" in called
 
 
