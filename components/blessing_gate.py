@@ -71,6 +71,9 @@ class Decision:
 
 # The no-regression rule's detail in a quick run (pipeline/evaluation.py).
 NOT_COMPARED = "not compared: a quick run (--quick) is not compared with the last blessed model"
+# Why beat-the-baseline did not apply, when no simple baseline ran.
+NO_BASELINE = "this task has no simple baseline"
+BASELINE_OFF = "the simple baseline is switched off (eval.simple_baseline=false)"
 
 
 def describe_failure(failure, versus: str = LAST_BLESSED) -> str:
@@ -139,11 +142,13 @@ def rule_outcomes(bars: List[gate_bars.Bar], metrics: Mapping[str, float],
                   simple_baseline_metrics: Optional[Mapping[str, float]] = None,
                   require_beat_baseline: bool = True,
                   baseline_margin: float = 0.0,
-                  compared_with_last_blessed: bool = True) -> List[RuleOutcome]:
+                  compared_with_last_blessed: bool = True,
+                  no_baseline_reason: str = NO_BASELINE) -> List[RuleOutcome]:
     """The four rules from the candidate's metrics, the bars, and the two Evaluators'
     ValidationResults and blessings. `compared_with_last_blessed=False`: the pipeline has no
     Evaluator against the last blessed model (--quick); `evaluation_result` is then the
-    baseline Evaluator's, whose change thresholds are the beat-the-baseline rule's."""
+    baseline Evaluator's, whose change thresholds are the beat-the-baseline rule's.
+    `no_baseline_reason`: why no simple baseline ran, when `baseline_result` is None."""
     simple = simple_baseline_metrics or {}
     absolute = _bar_outcome(ABSOLUTE, bars, metrics, simple)
     chance = _bar_outcome(CHANCE, bars, metrics, simple)
@@ -168,8 +173,7 @@ def rule_outcomes(bars: List[gate_bars.Bar], metrics: Mapping[str, float],
                     "no blessed model yet" if compared_with_last_blessed else NOT_COMPARED),
     ]
     if baseline_result is None:
-        outcomes.append(RuleOutcome(BEAT_BASELINE, False, False,
-                                    "this task has no simple baseline"))
+        outcomes.append(RuleOutcome(BEAT_BASELINE, False, False, no_baseline_reason))
     else:
         beaten = _failures(baseline_result, None, SIMPLE_BASELINE)
         if not baseline_blessed and not beaten:
@@ -229,6 +233,7 @@ def BlessingGate(
     baseline_margin: tfx.dsl.components.Parameter[float] = 0.0,
     simple_baseline: tfx.dsl.components.Parameter[str] = "",
     bars: tfx.dsl.components.Parameter[str] = "[]",
+    no_baseline_reason: tfx.dsl.components.Parameter[str] = NO_BASELINE,
 ) -> None:
     """Combines the Evaluators' blessings into one (see the module doc). Without an
     `evaluator_blessing` (a quick run has no Evaluator against the last blessed model),
@@ -250,7 +255,8 @@ def BlessingGate(
         baseline_blessed=(_is_blessed(baseline_blessing)
                           if baseline_blessing is not None else None),
         simple_baseline_metrics=simple_metrics,
-        require_beat_baseline=bool(require_beat_baseline), baseline_margin=baseline_margin)
+        require_beat_baseline=bool(require_beat_baseline), baseline_margin=baseline_margin,
+        no_baseline_reason=no_baseline_reason)
     decision = decide(outcomes)
     gap = headline_gap(the_bars, candidate_metrics, simple_metrics)
     if gap is not None:

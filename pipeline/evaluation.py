@@ -18,7 +18,7 @@ from tfx import v1 as tfx
 import pipeline_config
 from components import baseline
 from components.baseline.run import RUN_FN as BASELINE_RUN_FN, baseline_custom_config
-from components.blessing_gate import BlessingGate
+from components.blessing_gate import BASELINE_OFF, NO_BASELINE, BlessingGate
 from components.readers import read_file
 from pipeline import data_scan
 from trainer import eval_setup
@@ -98,6 +98,8 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
         baseline_margin=float(cfg.eval.baseline_margin),
         simple_baseline=(baseline.describe(cfg) if with_baseline else None) or "",
         bars=json.dumps([bar.to_dict() for bar in bars], sort_keys=True),
+        no_baseline_reason=(BASELINE_OFF if baseline.has_baseline(cfg)
+                            else NO_BASELINE),
         **gate_inputs).with_id(GATE_ID)
     return Evaluation(components=components + [gate], blessing=gate.outputs["blessing"])
 

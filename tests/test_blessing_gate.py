@@ -232,7 +232,16 @@ def test_no_last_blessed_model_and_no_baseline():
     assert decision.blessed
     regression, beat = decision.outcomes[2:]
     assert not regression.applied and regression.detail == "no blessed model yet"
-    assert not beat.applied and "no simple baseline" in beat.detail
+    assert not beat.applied and beat.detail == gate.NO_BASELINE
+
+
+def test_a_switched_off_baseline_is_not_called_missing():
+    """eval.simple_baseline=false on a task that has one: the rule says it was switched off."""
+    outcomes = gate.rule_outcomes(_bars(), GOOD, PASSED, True, False, baseline_result=None,
+                                  no_baseline_reason=gate.BASELINE_OFF)
+    beat = outcomes[3]
+    assert not beat.applied and beat.detail == gate.BASELINE_OFF
+    assert "eval.simple_baseline=false" in beat.detail and "no simple baseline" not in beat.detail
 
 
 def test_an_unblessed_evaluation_without_listed_failures_still_refuses():

@@ -266,6 +266,14 @@ def test_each_rule_shows_its_threshold_value_and_result_in_words(tmp_path):
     rows = {r[0]: r for r in render(tmp_path, data).rows["rules"][1:]}
     assert rows["no regression vs the last blessed model"][4] == \
         "does not apply: no model has been blessed yet"
+    # No simple baseline ran: the row says whether the task has none or it was switched off.
+    for detail in ("this task has no simple baseline",
+                   "the simple baseline is switched off (eval.simple_baseline=false)"):
+        data = full_run()
+        data.models.pop("simple baseline")
+        data.blessing_rules[3].update(applied=False, passed=False, detail=detail)
+        rows = {r[0]: r for r in render(tmp_path, data).rows["rules"][1:]}
+        assert rows["beat the simple baseline"][4] == f"does not apply: {detail}"
 
 
 def test_colours_follow_better_or_worse_for_each_metric(tmp_path):

@@ -134,8 +134,8 @@ def _not_applied(rule: Dict) -> str:
         return "does not apply: no model has been blessed yet"
     if "a quick run" in detail:
         return "does not apply: a quick run is not compared with the last blessed model"
-    if "no simple baseline" in detail:
-        return "does not apply: this task has no simple baseline"
+    if "no simple baseline" in detail or "eval.simple_baseline=false" in detail:
+        return f"does not apply: {detail}"
     return "does not apply to this task"
 
 
