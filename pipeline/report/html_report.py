@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 
 import jinja2
 
-from pipeline.report import decision, plots, tuning
+from pipeline.report import decision, tuning
 from pipeline.report.model import (CANDIDATE, LAST_BLESSED, OVERALL, ReliabilityBin,
                                    ReportData, SliceMetrics, length_summary)
 from trainer.label_order import in_id_order
@@ -59,6 +59,9 @@ def _publish_latest(run_dir: str, root: str) -> None:
 
 
 def _draw(data: ReportData, out_dir: str) -> Dict[str, object]:
+    # matplotlib takes 1-2 s to import: only for drawing, not for `runs` or `report --out`,
+    # which read this module's paths.
+    from pipeline.report import plots
     return {
         "data": plots.data_summary(data, out_dir),
         "training": plots.training_curves(data, out_dir),
