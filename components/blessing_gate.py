@@ -73,7 +73,7 @@ class Decision:
 NOT_COMPARED = "not compared: a quick run (--quick) is not compared with the last blessed model"
 # Why beat-the-baseline did not apply, when no simple baseline ran.
 NO_BASELINE = "this task has no simple baseline"
-BASELINE_OFF = "the simple baseline is switched off (eval.simple_baseline=false)"
+BASELINE_OFF = "the simple baseline is switched off by eval.simple_baseline=false"
 
 
 def describe_failure(failure, versus: str = LAST_BLESSED) -> str:

@@ -272,43 +272,4 @@ def test_predict_compiles_bulk_inferrer_after_the_gate(tmp_path):
     assert "components.bulk_inference.Executor" in executor  # imports tensorflow_text
 
 
-@pytest.mark.slow
-def test_a_run_with_predict_writes_prediction_logs_and_a_readable_copy(shared_checkpoint,
-                                                                        tmp_path):
-    """The one pipeline run here: --quick on the packaged encoder, blessed, then BulkInferrer."""
-    from tensorflow_serving.apis import prediction_log_pb2
-    import tensorflow as tf
-    from tests import fixtures
-    from tests.e2e_support import run_cli
-    train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(300, seed=3))
-    (tmp_path / "new").mkdir()
-    # 30 rows and a blank one: under the 5% of bad rows that quarantine allows.
-    texts = [text for text, _ in fixtures.sentiment_rows(30, seed=11)]
-    _jsonl(tmp_path / "new" / "a.jsonl", [{"text": t, "id": i} for i, t in enumerate(texts[:20])]
-           + [{"text": "", "id": 99}])
-    with gzip.open(tmp_path / "new" / "b.jsonl.gz", "wt") as f:
-        for i, text in enumerate(texts[20:], 20):
-            f.write(json.dumps({"text": text, "id": i}) + "\n")
-    output = tmp_path / "out"
-    proc = run_cli("--quick", "--train", str(train), "--checkpoint", str(shared_checkpoint),
-                   "--predict", str(tmp_path / "new"), "--on-bad-rows", "quarantine",
-                   "--output", str(output))
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
-    assert "BulkInferrer done" in proc.stdout and "PredictionsExport done" in proc.stdout
-    predictions = output / "quick" / "predictions"
-    rows = sorted((json.loads(l) for l in open(predictions / "predictions.jsonl")),
-                  key=lambda r: r["id"])
-    assert [r["id"] for r in rows] == list(range(30))  # the blank row was set aside
-    assert all(r["labels"] in ("neg", "pos") and len(r["probabilities"]) == 2 for r in rows)
-    # A blessed model on easy sentences: its labels follow the sentiment words.
-    expected = [label for _, label in fixtures.sentiment_rows(30, seed=11)]
-    assert sum(r["labels"] == e for r, e in zip(rows, expected)) >= 20
-    logs = list(predictions.glob("prediction_logs-*.gz"))
-    records = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
-               for path in logs for r in tf.data.TFRecordDataset(str(path), "GZIP")]
-    assert len(records) == 30
-    assert {r.predict_log.request.model_spec.signature_name for r in records} == {"bulk_inference"}
-    # serving_default's [batch] string outputs, with the trailing axis tfx_bsl needs.
-    assert all(list(r.predict_log.response.outputs["labels"].tensor_shape.dim[i].size
-                    for i in range(2)) == [1, 1] for r in records)
+# A whole --quick --predict run (BulkInferrer): tests/test_tune_predict_e2e.py.

@@ -268,7 +268,7 @@ def test_each_rule_shows_its_threshold_value_and_result_in_words(tmp_path):
         "does not apply: no model has been blessed yet"
     # No simple baseline ran: the row says whether the task has none or it was switched off.
     for detail in ("this task has no simple baseline",
-                   "the simple baseline is switched off (eval.simple_baseline=false)"):
+                   "the simple baseline is switched off by eval.simple_baseline=false"):
         data = full_run()
         data.models.pop("simple baseline")
         data.blessing_rules[3].update(applied=False, passed=False, detail=detail)

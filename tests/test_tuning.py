@@ -266,27 +266,4 @@ def test_report_and_model_card_show_the_trials_the_best_and_the_chosen_values(tm
     assert "tuning" not in plain.tables and "tuning_trials.png" not in plain.images
 
 
-@pytest.mark.slow
-def test_a_quick_run_with_tune_trains_with_the_best_trial_and_reports_it(tmp_path):
-    """One small run: the Tuner runs before the Trainer, the Trainer takes the best trial's
-    epochs, the summary and the report show the trials."""
-    import re
-    from tests.e2e_support import run_cli
-    train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(300, seed=7))
-    output = tmp_path / "out"
-    proc = run_cli("--quick", "--train", str(train), "--checkpoint", "scratch",
-                   "--max-seq-length", "32", "--output", str(output), "--tune",
-                   "--tune-trials", "2", "--set", "tune.steps_per_trial=2",
-                   "--set", "tune.epochs_values=1,2", "--set", "tune.batch_size_values=16")
-    log = proc.stdout + proc.stderr
-    assert proc.returncode in (0, 3), log[-4000:]
-    assert re.search(r"\[\s*\d+/\d+\] Tuner done", proc.stdout), proc.stdout[-3000:]
-    assert proc.stdout.index("Tuner done") < proc.stdout.index("] Trainer ...")
-    assert "Tuning: trial 2/2: accuracy" in proc.stdout
-    summary = " ".join(proc.stdout[proc.stdout.index("Tuned (--tune"):].split())
-    assert summary.startswith("Tuned (--tune): 2 trials of random search, at most 2 training "
-                              "steps each, scored by accuracy on 20% of the training split")
-    epochs = int(re.search(r"the Trainer used .*?epochs (\d)", summary).group(1))
-    assert f"Training: Epoch {epochs}/{epochs}" in proc.stdout
-    report = (output / "quick" / "report" / "index.html").read_text()
-    assert "Tuning (--tune)" in report and "tuning_trials.png" in report
+# A whole --quick --tune run: tests/test_tune_predict_e2e.py.
