@@ -14,8 +14,8 @@ from components import pretrain_corpus, small_data
 from components.anomaly_gate import AnomaliesFoundError
 from components.bad_rows import BadRowsError
 from components.input_files import InputError
-from pipeline import (bad_data, data_scan, evaluation, metadata_config, progress, report,
-                      run_lock, sample, summary)
+from pipeline import (bad_data, beam_options, data_scan, evaluation, metadata_config, progress,
+                      report, run_lock, sample, summary)
 from pipeline.exit_codes import EXIT_BAD_INPUT, EXIT_BLESSED, EXIT_FAILED, EXIT_NOT_BLESSED
 from pipeline.pipeline import create_pipeline
 from pipeline.run_record import read_run
@@ -67,6 +67,7 @@ def run_locally(pipeline) -> None:
     arguments leak into Beam (pytest's `-v` is absl's `--verbosity` and swallows the next Beam
     flag). Run with a bare argv; the pipeline's own `beam_pipeline_args` are unaffected.
     """
+    beam_options.apply_in_memory_state_cache(pipeline.beam_pipeline_args or [])
     saved_argv = sys.argv
     sys.argv = saved_argv[:1]
     try:

@@ -88,3 +88,42 @@ def test_tf_text_preprocessing_runs_in_a_multi_process_direct_runner(tmp_path):
     ids = [eval(line.split("\t")[0]) for line in lines]  # noqa: S307 (our own output)
     assert all(i[0] == 2 and i[-1] == 3 and len(i) > 3 for i in ids), ids[:3]
     assert sorted({line.split("\t")[1] for line in lines}) == ["0", "1"]
+
+
+def test_the_in_memory_runner_takes_the_state_cache_size_from_the_options():
+    size = beam_options.in_memory_state_cache_mb
+    assert size(pipeline_config.PipelineConfig().beam_args) == 0
+    assert size(["--direct_running_mode=in_memory", "--max_cache_memory_usage_mb=64"]) == 64
+    assert size(["--runner=DirectRunner"]) == 0
+    # Other runners and modes read the option themselves.
+    for preset in beam_options.PRESETS.values():
+        assert size(preset) is None
+    assert size(["--runner=DataflowRunner", "--max_cache_memory_usage_mb=0"]) is None
+
+
+def test_a_local_run_reads_side_inputs_without_sizing_them_for_a_cache(monkeypatch):
+    """Beam's state cache sizes every side input it caches by walking every loaded module
+    (apache_beam statecache.get_deep_size); a local run turns the cache off."""
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    from apache_beam.runners.worker import statecache
+    from apache_beam.testing.util import assert_that, equal_to
+
+    sized = []
+    real = statecache.get_deep_size
+    monkeypatch.setattr(statecache, "get_deep_size", lambda *o: sized.append(1) or real(*o))
+    monkeypatch.setattr(worker_handlers, "STATE_CACHE_SIZE_MB", worker_handlers.STATE_CACHE_SIZE_MB)
+
+    def run(args):
+        beam_options.apply_in_memory_state_cache(args)
+        with beam.Pipeline(argv=args) as p:
+            side = p | "side" >> beam.Create([10])
+            out = (p | beam.Create([1, 2, 3])
+                   | beam.Map(lambda x, s: x + s, s=beam.pvalue.AsSingleton(side)))
+            assert_that(out, equal_to([11, 12, 13]))
+
+    run(["--direct_running_mode=in_memory", "--max_cache_memory_usage_mb=100"])
+    assert sized, "the side input was not cached: the check below would prove nothing"
+    sized.clear()
+    run(pipeline_config.PipelineConfig().beam_args)
+    assert not sized
