@@ -56,6 +56,7 @@ def fit(task, context, train_columns, train_targets, eval_columns, eval_targets,
         layer_decay=0.8, num_layers=model_lib.num_hidden_layers(context.checkpoint_dir),
         clip_norm=1.0)
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
+    model_lib.trace_without_autograph(model)  # as the Trainer's steps (trainer/training.py)
     before = model.evaluate(x_eval, eval_targets, batch_size=64, verbose=0, return_dict=True)
     history = model.fit(x_train, train_targets, epochs=epochs, batch_size=batch_size,
                         shuffle=True, verbose=0)

@@ -312,6 +312,7 @@ def _keras_answers(model, featurizer, questions, contexts, options):
 @pytest.mark.slow
 def test_learns_the_fixture_and_serves_what_keras_computes(shared_checkpoint, tmp_path):
     import tf_keras
+    from trainer import model as model_lib
     from trainer import optimization
 
     tf_keras.utils.set_random_seed(0)
@@ -332,6 +333,7 @@ def test_learns_the_fixture_and_serves_what_keras_computes(shared_checkpoint, tm
         learning_rate=5e-4, num_train_steps=steps, warmup_ratio=0.1, weight_decay=0.01,
         layer_decay=0.8, num_layers=6, clip_norm=1.0)
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
+    model_lib.trace_without_autograph(model)  # as the Trainer's steps (trainer/training.py)
     before = model.evaluate(eval_ds, verbose=0, return_dict=True)
     history = model.fit(train_ds, epochs=epochs, validation_data=eval_ds, verbose=2).history
     after = model.evaluate(eval_ds, verbose=0, return_dict=True)
