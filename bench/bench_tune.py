@@ -38,7 +38,6 @@ import argparse
 import dataclasses
 import glob
 import json
-import math
 import os
 import statistics
 import sys
@@ -80,7 +79,7 @@ def _train_and_score(context, graph: str, train_files, eval_files, steps: int):
     them), as the Trainer does; (the task's tuning objective on the eval split, steps run)."""
     from trainer import training
     cfg = context.config
-    cfg.train.steps_per_epoch = max(1, math.ceil(steps / cfg.train.epochs))
+    cfg.train.steps_per_epoch = max(1, steps // cfg.train.epochs)  # never past the budget
     task, transform_output = training.bind(context, graph)
     train_ds, eval_ds = training.build_datasets(task, cfg, train_files, eval_files)
     steps_per_epoch, total = training.training_steps(train_ds, cfg.train)
