@@ -24,6 +24,7 @@ from components import bad_rows, prediction_rows
 from components import signature_inference
 from components.readers.dispatch import read_located_rows
 from components.readers.rows import Row
+from pipeline import beam_options
 from trainer import console
 
 # The in-process DirectRunner: its DoFns run in this process, so they can print progress.
@@ -165,6 +166,7 @@ def predict(request) -> Dict[str, float]:
     loads = len(signature_inference.LOAD_SECONDS)
     _COUNTERS[id(counter)] = counter
     written = []
+    beam_options.cache_method_signatures()
     try:
         with beam.Pipeline(options=PipelineOptions(BEAM_ARGS)) as p:
             _ = (p

@@ -11,6 +11,8 @@ after it, and one that names the same flag as the preset replaces the preset's v
 What a runner needs beyond its preset (project, region, master address, container image)
 is the user's to add: see README, "Running at scale".
 """
+import types
+import weakref
 from typing import Dict, List, Optional, Sequence
 
 import pipeline_config
@@ -95,3 +97,38 @@ def apply_in_memory_state_cache(args: Sequence[str]) -> None:
         # Written by hand: no Beam option reaches this module constant.
         from apache_beam.runners.portability.fn_api_runner import worker_handlers
         worker_handlers.STATE_CACHE_SIZE_MB = size
+
+
+# Written by hand: Beam has no switch for this. Each time a pipeline starts a stage, Beam's
+# bundle processor looks for state and timer parameters in every method of every DoFn
+# (apache_beam.transforms.userstate.get_dofn_specs, ~40 methods per DoFn, hundreds of DoFns
+# in a Transform or Evaluator) through inspect.signature, which it never caches: ~10 s of a
+# 30-row local run (2026-12-05, py-spy). A bound method's signature is its function's minus
+# `self`, the same for every instance, so it is computed once per function here (as Fiddle's
+# signatures module does; weak keys, so functions that go away are dropped).
+_METHOD_SIGNATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def cache_method_signatures() -> bool:
+    """Makes Beam compute each DoFn method's signature once per process (see above); False
+    when this Beam version has no `get_signature` to wrap (then nothing changes). Idempotent."""
+    from apache_beam.transforms import core
+    from apache_beam.typehints import decorators
+
+    original = getattr(decorators, "get_signature", None)
+    if getattr(original, "cached_per_function", False):
+        return True
+    if original is None or getattr(core, "get_signature", None) is not original:
+        return False
+
+    def get_signature(func):
+        if isinstance(func, types.MethodType) and isinstance(func.__func__, types.FunctionType):
+            signature = _METHOD_SIGNATURES.get(func.__func__)
+            if signature is None:
+                signature = _METHOD_SIGNATURES[func.__func__] = original(func)
+            return signature
+        return original(func)
+
+    get_signature.cached_per_function, get_signature.original = True, original
+    decorators.get_signature = core.get_signature = get_signature
+    return True

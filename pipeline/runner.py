@@ -68,6 +68,7 @@ def run_locally(pipeline) -> None:
     flag). Run with a bare argv; the pipeline's own `beam_pipeline_args` are unaffected.
     """
     beam_options.apply_in_memory_state_cache(pipeline.beam_pipeline_args or [])
+    beam_options.cache_method_signatures()
     saved_argv = sys.argv
     sys.argv = saved_argv[:1]
     try:

@@ -169,6 +169,8 @@ def _transform(task, context, fixture: ContractFixture, out_dir: str):
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
+    from pipeline import beam_options
+    beam_options.cache_method_signatures()  # as a local run does (pipeline/runner.py)
     metadata = dataset_metadata.DatasetMetadata(
         schema_utils.schema_from_feature_spec(fixture.raw_spec))
     tft_dir = f"{out_dir}/transform"

@@ -127,3 +127,92 @@ def test_a_local_run_reads_side_inputs_without_sizing_them_for_a_cache(monkeypat
     sized.clear()
     run(pipeline_config.PipelineConfig().beam_args)
     assert not sized
+
+
+def test_dofn_method_signatures_are_computed_once_per_function_and_unchanged(monkeypatch):
+    """Beam inspects every method of every DoFn each time a stage starts; with the cache, a
+    method's signature is computed once for all instances, and is the same as Beam's own."""
+    import inspect
+
+    import apache_beam as beam
+    from apache_beam.transforms import core
+    from apache_beam.typehints import decorators
+
+    plain = getattr(core.get_signature, "original", core.get_signature)  # Beam's own
+    monkeypatch.setattr(decorators, "get_signature", plain)
+    monkeypatch.setattr(core, "get_signature", plain)
+
+    class Base(beam.DoFn):
+        def process(self, element, scale=2, side=beam.DoFn.SideInputParam):
+            yield element * scale
+
+    class Child(Base):
+        def process(self, element, offset=1):
+            yield element + offset
+
+    expected = {cls: core.get_function_args_defaults(cls().process) for cls in (Base, Child)}
+    assert beam_options.cache_method_signatures()
+    assert core.get_signature is not plain and beam_options.cache_method_signatures()
+    counted = []
+    real = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda f, *a, **k: counted.append(f) or real(f, *a, **k))
+    for cls in (Base, Child, Base, Child):
+        assert core.get_function_args_defaults(cls().process) == expected[cls]
+    assert len(counted) == 2, "each function's signature is computed once"
+    # Not bound methods: not cached, answered as before.
+    assert core.get_function_args_defaults(lambda x, y=3: x) == (["x", "y"], [3])
+    assert len(counted) == 3
+
+
+def test_a_stateful_dofn_keeps_its_state_with_signatures_cached(monkeypatch):
+    """State and timer parameters are found through the cached signatures."""
+    import apache_beam as beam
+    from apache_beam.coders import VarIntCoder
+    from apache_beam.testing.util import assert_that, equal_to
+    from apache_beam.transforms import core, userstate
+    from apache_beam.typehints import decorators
+
+    plain = getattr(core.get_signature, "original", core.get_signature)  # Beam's own
+    monkeypatch.setattr(decorators, "get_signature", plain)
+    monkeypatch.setattr(core, "get_signature", plain)
+    assert beam_options.cache_method_signatures()
+
+    class CountSoFar(beam.DoFn):
+        SEEN = userstate.BagStateSpec("seen", VarIntCoder())
+
+        def process(self, element, seen=beam.DoFn.StateParam(SEEN)):
+            seen.add(element[1])
+            yield element[0], len(list(seen.read()))
+
+    assert userstate.is_stateful_dofn(CountSoFar())
+    for _ in range(2):  # the second pipeline starts its stages with cached signatures
+        with beam.Pipeline(argv=pipeline_config.PipelineConfig().beam_args) as p:
+            out = p | beam.Create([("a", 5), ("a", 6), ("b", 7)]) | beam.ParDo(CountSoFar())
+            assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))
+
+
+def test_a_local_run_applies_both_beam_settings(monkeypatch):
+    import contextlib
+    import types as pytypes
+
+    from apache_beam.runners.portability.fn_api_runner import worker_handlers
+    from apache_beam.transforms import core
+    from apache_beam.typehints import decorators
+
+    from pipeline import runner
+
+    plain = getattr(core.get_signature, "original", core.get_signature)
+    monkeypatch.setattr(decorators, "get_signature", plain)
+    monkeypatch.setattr(core, "get_signature", plain)
+    monkeypatch.setattr(worker_handlers, "STATE_CACHE_SIZE_MB", 100)
+    seen = {}
+
+    class FakeRunner:
+        def run(self, pipeline):
+            seen["cache_mb"] = worker_handlers.STATE_CACHE_SIZE_MB
+            seen["signatures"] = getattr(core.get_signature, "cached_per_function", False)
+
+    monkeypatch.setattr(runner.tfx.orchestration, "LocalDagRunner", FakeRunner)
+    monkeypatch.setattr(runner.progress, "component_lines", lambda p: contextlib.nullcontext())
+    runner.run_locally(pytypes.SimpleNamespace(beam_pipeline_args=DEFAULT))
+    assert seen == {"cache_mb": 0, "signatures": True}
