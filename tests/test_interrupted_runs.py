@@ -185,7 +185,7 @@ def _wait_for(predicate, proc, log, timeout=900):
 @pytest.mark.slow
 def test_killed_run_resumes_training_from_its_checkpoint(tmp_path, tiny_checkpoint):
     from pipeline.run_record import open_store, read_run, run_ids
-    from tests.e2e_support import CLI, TINY_ARGS
+    from tests.e2e_support import CLI, TINY_ARGS, run_cli
     train = fixtures.write_csv(tmp_path / "train.csv", fixtures.sentiment_rows(480, seed=2))
     output = tmp_path / "out"
     # 12 epochs: the 1-layer model leaves its loss plateau after ~125-150 steps, and the resumed
@@ -214,7 +214,7 @@ def test_killed_run_resumes_training_from_its_checkpoint(tmp_path, tiny_checkpoi
         proc.wait()
     assert not (output / "serving").exists()  # it was killed before the push
 
-    again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    again = run_cli(*command[2:])  # the same command, in this process
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     resumed = [line for line in again.stdout.splitlines()
                if line.startswith("Resumed training from step ")]

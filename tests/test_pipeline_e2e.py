@@ -37,7 +37,8 @@ def first_run(tmp_path_factory, tiny_checkpoint):
     output = root / "out"
     proc = run_cli("--train", str(train), "--checkpoint", tiny_checkpoint,
                    "--output", str(output), *TINY_ARGS, *QUARANTINE_ARGS, *PRETRAIN_ARGS,
-                   "--pretrain-corpus", str(corpus), "--registry", "mlflow")
+                   "--pretrain-corpus", str(corpus), "--registry", "mlflow",
+                   own_process=True)  # its log is checked from the process' start
     return root, train, output, proc
 
 

@@ -3,11 +3,11 @@ trains a tiny scratch model on the SQuAD-style fixture and pushes a model whose 
 are the Evaluator's. (Its own file, beside tests/test_task_question_answering.py, so that
 pytest-xdist runs the two slow QA tests on different workers.)"""
 import json
-import pathlib
 
 import pytest
 
 import pipeline_config
+from tests.e2e_support import run_cli
 from tests.test_task_question_answering import QA_DATA, _rows
 from trainer import qa_postprocess
 
@@ -25,16 +25,14 @@ def test_pipeline_trains_and_pushes_a_model_that_answers(tmp_path):
     checkpoint = build_scratch_checkpoint(texts, str(tmp_path / "ckpt"), pipeline_config.ModelConfig(
         scratch_vocab_size=300, scratch_hidden_size=32, scratch_num_layers=1,
         scratch_num_heads=2, scratch_intermediate_size=64))
-    cli = str(pathlib.Path(sys.executable).parent / "electra-tfx")
     output = tmp_path / "out"
-    proc = subprocess.run(
-        [cli, "run", "--task", "question-answering", "--train", str(QA_DATA / "train.jsonl"),
+    proc = run_cli(
+        "--task", "question-answering", "--train", str(QA_DATA / "train.jsonl"),
          "--eval", str(QA_DATA / "eval.jsonl"), "--checkpoint", checkpoint,
          "--output", str(output), "--max-seq-length", "48", "--doc-stride", "16",
          "--epochs", "1", "--batch-size", "32", "--learning-rate", "1e-3",
          "--set", "train.bucket_boundaries=32", "--set", "model_name=electra_qa",
-         "--set", "eval.min_accuracy=0", "--schema", str(QA_DATA / "schema.pbtxt")],
-        capture_output=True, text=True, timeout=900)
+         "--set", "eval.min_accuracy=0", "--schema", str(QA_DATA / "schema.pbtxt"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     (version,) = (output / "serving" / "electra_qa").iterdir()
     # TF Serving warm-up: eval questions and contexts for serve_text, as tf.Examples for

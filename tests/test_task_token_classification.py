@@ -19,6 +19,7 @@ from components.text_example_gen import BadInputError, read_file
 from trainer import entity_metrics
 from trainer.entity_metrics import entities, is_bio_tag_set, score
 from trainer.run_context import RunContext
+from tests.e2e_support import run_cli
 
 NER_DATA = pathlib.Path(__file__).resolve().parent / "data" / "ner"
 
@@ -271,20 +272,18 @@ def test_windowed_serving_equals_the_keras_model(tiny_checkpoint):
 
 # ---- The whole pipeline with the real pretrained encoder -------------------------------------
 
-CLI = str(pathlib.Path(sys.executable).parent / "electra-tfx")
 MAX_SEQ_LENGTH = 32
 
 
 @pytest.fixture(scope="module")
 def ner_run(tmp_path_factory, shared_checkpoint):
     output = tmp_path_factory.mktemp("ner") / "out"
-    proc = subprocess.run(
-        [CLI, "run", "--task", "token-classification",
-         "--train", str(NER_DATA / "train.jsonl"), "--eval", str(NER_DATA / "eval.conll"),
-         "--checkpoint", str(shared_checkpoint), "--output", str(output),
-         "--epochs", "3", "--batch-size", "16", "--learning-rate", "5e-4",
-         "--max-seq-length", str(MAX_SEQ_LENGTH), "--set", "train.bucket_boundaries=16,24"],
-        capture_output=True, text=True, timeout=900)
+    proc = run_cli(
+        "--task", "token-classification",
+        "--train", str(NER_DATA / "train.jsonl"), "--eval", str(NER_DATA / "eval.conll"),
+        "--checkpoint", str(shared_checkpoint), "--output", str(output),
+        "--epochs", "3", "--batch-size", "16", "--learning-rate", "5e-4",
+        "--max-seq-length", str(MAX_SEQ_LENGTH), "--set", "train.bucket_boundaries=16,24")
     return output, proc
 
 
