@@ -81,6 +81,7 @@ def train(task, context, transform_output, train_files, eval_files):
     length = min(length, cfg.task_options.max_answer_length)
     model = build_model(length, abstain=answer_rate < 0.5)
     model.compile(loss=task.loss(), metrics=task.metrics())
+    model_lib.trace_without_autograph(model)  # as the candidate's (trainer/model.py)
     eval_ds = data.make_dataset(eval_files, task=task, batch_size=cfg.train.eval_batch_size,
                                 boundaries=cfg.train.bucket_boundaries, shuffle=False)
     scores = model.evaluate(eval_ds, verbose=0, return_dict=True)

@@ -80,6 +80,7 @@ def train(task, context, transform_output, train_files, eval_files):
                         vocab_size, num_tags)
     model = build_model(log_probability_table(counts))
     model.compile(loss=task.loss(), metrics=task.metrics())
+    model_lib.trace_without_autograph(model)  # as the candidate's (trainer/model.py)
     eval_ds = data.make_dataset(eval_files, task=task, batch_size=cfg.train.eval_batch_size,
                                 boundaries=cfg.train.bucket_boundaries, shuffle=False)
     scores = model.evaluate(eval_ds, verbose=0, return_dict=True)
