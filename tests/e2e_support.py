@@ -32,7 +32,8 @@ def run_cli(*args, timeout=900, own_process=False):
     file descriptors 1 and 2 captured: a test process has TensorFlow, TFX and Beam loaded
     already, which a new process spends ~15 s of each run importing. `own_process=True` runs
     the real `electra-tfx` executable, for what only a process of its own shows: the log of
-    a start-up (third-party noise while importing), the command's total time, a kill."""
+    a start-up (third-party noise while importing), the command's total time, a kill; only
+    such a run can be stopped after `timeout` seconds."""
     started = time.time()
     if own_process:
         proc = subprocess.run([CLI, "run", *args], capture_output=True, text=True,
@@ -65,7 +66,8 @@ def _captured_output():
         yield captured
     finally:
         for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+            if stream not in streams:
+                stream.close()  # flushes; fds 1 and 2 stay open (closefd=False)
         sys.stdout, sys.stderr = streams
         for fd, copy in zip((1, 2), saved):
             os.dup2(copy, fd)

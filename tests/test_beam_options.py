@@ -129,18 +129,29 @@ def test_a_local_run_reads_side_inputs_without_sizing_them_for_a_cache(monkeypat
     assert not sized
 
 
-def test_dofn_method_signatures_are_computed_once_per_function_and_unchanged(monkeypatch):
+@pytest.fixture
+def uncached_signatures(monkeypatch):
+    """Beam's own get_signature for the test (an earlier local run in this process may have
+    cached it), put back as it was afterwards; returns it."""
+    from apache_beam.transforms import core
+    from apache_beam.typehints import decorators
+
+    plain = getattr(core.get_signature, "original", core.get_signature)
+    monkeypatch.setattr(decorators, "get_signature", plain)
+    monkeypatch.setattr(core, "get_signature", plain)
+    return plain
+
+
+def test_dofn_method_signatures_are_computed_once_per_function_and_unchanged(
+        monkeypatch, uncached_signatures):
     """Beam inspects every method of every DoFn each time a stage starts; with the cache, a
     method's signature is computed once for all instances, and is the same as Beam's own."""
     import inspect
 
     import apache_beam as beam
     from apache_beam.transforms import core
-    from apache_beam.typehints import decorators
 
-    plain = getattr(core.get_signature, "original", core.get_signature)  # Beam's own
-    monkeypatch.setattr(decorators, "get_signature", plain)
-    monkeypatch.setattr(core, "get_signature", plain)
+    plain = uncached_signatures
 
     class Base(beam.DoFn):
         def process(self, element, scale=2, side=beam.DoFn.SideInputParam):
@@ -164,17 +175,13 @@ def test_dofn_method_signatures_are_computed_once_per_function_and_unchanged(mon
     assert len(counted) == 3
 
 
-def test_a_stateful_dofn_keeps_its_state_with_signatures_cached(monkeypatch):
+def test_a_stateful_dofn_keeps_its_state_with_signatures_cached(uncached_signatures):
     """State and timer parameters are found through the cached signatures."""
     import apache_beam as beam
     from apache_beam.coders import VarIntCoder
     from apache_beam.testing.util import assert_that, equal_to
-    from apache_beam.transforms import core, userstate
-    from apache_beam.typehints import decorators
+    from apache_beam.transforms import userstate
 
-    plain = getattr(core.get_signature, "original", core.get_signature)  # Beam's own
-    monkeypatch.setattr(decorators, "get_signature", plain)
-    monkeypatch.setattr(core, "get_signature", plain)
     assert beam_options.cache_method_signatures()
 
     class CountSoFar(beam.DoFn):
@@ -191,19 +198,15 @@ def test_a_stateful_dofn_keeps_its_state_with_signatures_cached(monkeypatch):
             assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))
 
 
-def test_a_local_run_applies_both_beam_settings(monkeypatch):
+def test_a_local_run_applies_both_beam_settings(monkeypatch, uncached_signatures):
     import contextlib
     import types as pytypes
 
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
     from apache_beam.transforms import core
-    from apache_beam.typehints import decorators
 
     from pipeline import runner
 
-    plain = getattr(core.get_signature, "original", core.get_signature)
-    monkeypatch.setattr(decorators, "get_signature", plain)
-    monkeypatch.setattr(core, "get_signature", plain)
     monkeypatch.setattr(worker_handlers, "STATE_CACHE_SIZE_MB", 100)
     seen = {}
 

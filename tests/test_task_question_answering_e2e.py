@@ -28,11 +28,11 @@ def test_pipeline_trains_and_pushes_a_model_that_answers(tmp_path):
     output = tmp_path / "out"
     proc = run_cli(
         "--task", "question-answering", "--train", str(QA_DATA / "train.jsonl"),
-         "--eval", str(QA_DATA / "eval.jsonl"), "--checkpoint", checkpoint,
-         "--output", str(output), "--max-seq-length", "48", "--doc-stride", "16",
-         "--epochs", "1", "--batch-size", "32", "--learning-rate", "1e-3",
-         "--set", "train.bucket_boundaries=32", "--set", "model_name=electra_qa",
-         "--set", "eval.min_accuracy=0", "--schema", str(QA_DATA / "schema.pbtxt"))
+        "--eval", str(QA_DATA / "eval.jsonl"), "--checkpoint", checkpoint,
+        "--output", str(output), "--max-seq-length", "48", "--doc-stride", "16",
+        "--epochs", "1", "--batch-size", "32", "--learning-rate", "1e-3",
+        "--set", "train.bucket_boundaries=32", "--set", "model_name=electra_qa",
+        "--set", "eval.min_accuracy=0", "--schema", str(QA_DATA / "schema.pbtxt"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     (version,) = (output / "serving" / "electra_qa").iterdir()
     # TF Serving warm-up: eval questions and contexts for serve_text, as tf.Examples for

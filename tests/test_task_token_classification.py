@@ -16,10 +16,10 @@ import pipeline_config
 from components.readers import read_conll
 from components.input_files import file_kind
 from components.text_example_gen import BadInputError, read_file
+from tests.e2e_support import run_cli
 from trainer import entity_metrics
 from trainer.entity_metrics import entities, is_bio_tag_set, score
 from trainer.run_context import RunContext
-from tests.e2e_support import run_cli
 
 NER_DATA = pathlib.Path(__file__).resolve().parent / "data" / "ner"
 
