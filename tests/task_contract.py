@@ -205,8 +205,7 @@ def check_contract(cls, fixture: ContractFixture, checkpoint: str, out_dir: str)
     history = model.fit(train_ds.take(1), epochs=1, validation_data=eval_ds.take(1), verbose=0)
     assert all(v == v for v in history.history["loss"]), history.history  # not NaN
     exported = {"candidate": f"{out_dir}/candidate"}
-    training.export(task, model, transform_output, context, exported["candidate"],
-                    save_traces=False)
+    training.export(task, model, transform_output, context, exported["candidate"])
 
     counts = dict(fixture.label_counts)
     for config in (eval_setup.candidate_vs_last_blessed(task, context, counts),
@@ -223,8 +222,7 @@ def check_contract(cls, fixture: ContractFixture, checkpoint: str, out_dir: str)
         baseline, _ = baseline_of(task).train(task, context, transform_output, examples,
                                               examples)
         exported["baseline"] = f"{out_dir}/baseline"
-        training.export(task, baseline, transform_output, context, exported["baseline"],
-                        save_traces=False)
+        training.export(task, baseline, transform_output, context, exported["baseline"])
     inputs = dict(fixture.serve, examples=[_example(r).hex() for r in fixture.rows[:2]])
     return {"dirs": exported, "inputs": inputs}
 
@@ -237,6 +235,8 @@ _RELOAD = textwrap.dedent("""
     for key, job in json.load(open(sys.argv[1])).items():
         for role, path in job["dirs"].items():
             model = tf.saved_model.load(path)
+            # Served by its signatures only: no Keras traces (training.export, save_traces=False)
+            assert not hasattr(model, "keras_api"), f"{path}: saved with Keras' layer traces"
             for name, fn in model.signatures.items():
                 args = {}
                 for arg in fn.structured_input_signature[1]:

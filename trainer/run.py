@@ -59,8 +59,4 @@ def run_fn(fn_args) -> None:
     # Trained in mixed precision or not, the SavedModel computes in float32.
     model = distribution.float32_serving_model(
         model, lambda: task.build_model(context, transform_output))
-    # Served through its signatures only (TF Serving, TFMA, tf.saved_model.load): without
-    # save_traces Keras does not re-trace every HF layer for Keras-reloading, which made the
-    # export 10-20x slower. tf_keras.models.load_model cannot rebuild it without the HF classes.
-    training.export(task, model, transform_output, context, fn_args.serving_model_dir,
-                    save_traces=False)
+    training.export(task, model, transform_output, context, fn_args.serving_model_dir)
