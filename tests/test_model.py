@@ -111,3 +111,32 @@ def test_steps_traced_without_autograph_train_identically(tiny_checkpoint, monke
     assert heavy(plain[3]), "Keras' default tracing no longer converts the model: helper moot"
     assert not heavy(fast[3]), f"AutoGraph still converted: {sorted(set(heavy(fast[3])))}"
     assert len(fast[3]) * 4 < len(plain[3]), (len(fast[3]), len(plain[3]))
+
+
+def test_an_export_traces_the_model_once_and_serves_what_keras_computes(tiny_checkpoint,
+                                                                         tmp_path):
+    """call_on_ids is one concrete function: signatures that call it and the save itself add
+    no trace of the model (a tf.function attribute was traced again by the save), and the
+    loaded call_on_ids and signature answer as the Keras model does."""
+    model = model_lib.build_sequence_classifier(tiny_checkpoint, num_labels=2)
+    encoder = model_lib.encoder_of(model)
+    traces = []
+    original = encoder.call
+    encoder.call = lambda *a, **k: traces.append(1) or original(*a, **k)
+    call = model_lib.call_on_ids(model)
+    spec = [tf.TensorSpec([None, None], tf.int32, name="ids")]
+    serve = tf.function(lambda ids: {"logits": call({"input_ids": ids,
+                                                     "attention_mask": tf.ones_like(ids),
+                                                     "token_type_ids": tf.zeros_like(ids)})},
+                        input_signature=spec, autograph=False)
+    model.save(str(tmp_path / "model"), save_format="tf", save_traces=False,
+               signatures={"ids": serve.get_concrete_function()})
+    assert len(traces) == 1, f"the model was traced {len(traces)} times"
+    batch = _batch(3, 7, seed=2)
+    expected = model(batch, training=False).numpy()
+    loaded = tf.saved_model.load(str(tmp_path / "model"))
+    np.testing.assert_allclose(loaded.call_on_ids({k: tf.constant(v) for k, v in batch.items()}),
+                               expected, atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.signatures["ids"](ids=tf.constant(batch["input_ids"]))["logits"], expected,
+        atol=1e-5)

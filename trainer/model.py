@@ -122,13 +122,18 @@ def serving_function(input_signature):
 
 
 def attach_id_call(model: tf_keras.Model) -> tf_keras.Model:
-    """Adds `model.call_on_ids`: the whole model on dense int32 token-id inputs, as one traced
-    function that the SavedModel keeps. The export skips Keras' per-layer traces
-    (save_traces=False), so without it a loaded model could only be called through its
-    text/example signatures; this lets users and tests run raw windows, one trace only."""
+    """Adds `model.call_on_ids`: the whole model on dense int32 token-id inputs, traced once
+    here into one concrete function that the SavedModel keeps. The export skips Keras'
+    per-layer traces (save_traces=False), so without it a loaded model could only be called
+    through its text/example signatures; this lets users and tests run raw windows.
+
+    A concrete function, not a `tf.function`: saving retraces a `tf.function` attribute (the
+    save context is part of its cache key), which traced the whole model a second time in
+    every export and stored it twice in the SavedModel."""
     spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in SEQUENCE_FEATURES}
     model.call_on_ids = tf.function(lambda features: model(features, training=False),
-                                    input_signature=[spec], autograph=False)
+                                    input_signature=[spec],
+                                    autograph=False).get_concrete_function()
     return model
 
 
