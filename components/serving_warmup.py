@@ -21,6 +21,8 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import tensorflow as tf
 
+from components import loaded_models
+
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_EXAMPLES = 4
 EXAMPLES_SIGNATURE = "serving_default"
@@ -115,7 +117,7 @@ def check_replay(model_dir: str, logs: Sequence) -> None:
     signature and the error when one fails."""
     if not logs:
         return
-    model = tf.saved_model.load(model_dir)
+    model = loaded_models.load(model_dir)
     for log in logs:
         try:
             _call(model, log)
@@ -149,7 +151,7 @@ def read_warmup(model_dir: str) -> list:
 def replay(model_dir: str, logs: Sequence) -> List[Dict[str, "tf.Tensor"]]:
     """Calls the loaded SavedModel's signature with each request's inputs, as TF Serving does
     at load time; returns the outputs (raises on a request the model cannot run)."""
-    model = tf.saved_model.load(model_dir)
+    model = loaded_models.load(model_dir)
     return [_call(model, log) for log in logs]
 
 

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
+from components import loaded_models
 from pipeline import run_record
 from trainer import tasks
 from trainer.tasks.base import Task
@@ -91,7 +92,7 @@ def predict(model_dir: str, records: List[bytes], task: Task,
     """(how the report shows them, one row per example with an outcome: its text columns and
     the task's outcome: predicted, label, correct, score, confidence, words); None when the
     task's hook has nothing to say."""
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    serve = loaded_models.load(model_dir).signatures["serving_default"]
     return predict_with(serve, records, task, text_columns)
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 from tfx import v1 as tfx
 
 import pipeline_config
-from components import pretrain_corpus, small_data
+from components import loaded_models, pretrain_corpus, small_data
 from components.anomaly_gate import AnomaliesFoundError
 from components.bad_rows import BadRowsError
 from components.input_files import InputError
@@ -136,6 +136,13 @@ def run_and_report(cfg: pipeline_config.PipelineConfig, verbose: bool = False,
     """Runs the pipeline and prints the summary; `started`: when the command started (its
     time is the summary's), default now."""
     started = time.time() if started is None else started
+    try:
+        return _run_and_report(cfg, started)
+    finally:
+        loaded_models.forget()  # the candidate the Pusher and the report shared
+
+
+def _run_and_report(cfg: pipeline_config.PipelineConfig, started: float) -> int:
     try:
         record, checkpoint, scan, cfg = run_pipeline(cfg)
     except Exception as exc:  # noqa: BLE001 — every failure ends in a readable message
