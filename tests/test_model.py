@@ -6,8 +6,10 @@ import tf_keras
 
 import pipeline_config
 from tests import fixtures
+from trainer import embedding
 from trainer import model as model_lib
 from trainer import optimization
+from trainer.run_context import RunContext
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +117,10 @@ def test_steps_traced_without_autograph_train_identically(tiny_checkpoint, monke
 
 def test_an_export_traces_the_model_once_and_serves_what_keras_computes(tiny_checkpoint,
                                                                          tmp_path):
-    """call_on_ids is one concrete function: signatures that call it and the save itself add
-    no trace of the model (a tf.function attribute was traced again by the save), and the
-    loaded call_on_ids and signature answer as the Keras model does."""
+    """call_on_ids is one concrete function: signatures that call it, `serve_embedding` (the
+    encoder's states from the same trace) and the save itself add no trace of the model (a
+    tf.function attribute was traced again by the save), and the loaded call_on_ids and
+    signature answer as the Keras model does."""
     model = model_lib.build_sequence_classifier(tiny_checkpoint, num_labels=2)
     encoder = model_lib.encoder_of(model)
     traces = []
@@ -129,8 +132,11 @@ def test_an_export_traces_the_model_once_and_serves_what_keras_computes(tiny_che
                                                      "attention_mask": tf.ones_like(ids),
                                                      "token_type_ids": tf.zeros_like(ids)})},
                         input_signature=spec, autograph=False)
+    context = RunContext(pipeline_config.PipelineConfig(), str(tiny_checkpoint), True)
     model.save(str(tmp_path / "model"), save_format="tf", save_traces=False,
-               signatures={"ids": serve.get_concrete_function()})
+               signatures={"ids": serve.get_concrete_function(),
+                           embedding.SIGNATURE_NAME: embedding.serve_embedding_signature(
+                               model, context)})
     assert len(traces) == 1, f"the model was traced {len(traces)} times"
     batch = _batch(3, 7, seed=2)
     expected = model(batch, training=False).numpy()
@@ -140,3 +146,9 @@ def test_an_export_traces_the_model_once_and_serves_what_keras_computes(tiny_che
     np.testing.assert_allclose(
         loaded.signatures["ids"](ids=tf.constant(batch["input_ids"]))["logits"], expected,
         atol=1e-5)
+    texts = tf.constant(["a short one", "and a somewhat longer text than that"])
+    encoded = embedding.text_encoder(context).encode(texts, 128)
+    features = {k: tf.cast(v.to_tensor(0), tf.int32) for k, v in encoded.items()}
+    np.testing.assert_allclose(
+        loaded.signatures[embedding.SIGNATURE_NAME](text=texts)[embedding.OUTPUT_NAME],
+        embedding.embed(model, features), atol=1e-5)

@@ -58,10 +58,17 @@ def serve_embedding_signature(model, context) -> tf.types.experimental.ConcreteF
     model.embedding_tokenizer = text_encoder(context)
     max_seq_length = int(context.config.model.max_seq_length or 128)
 
+    # The model's own trace (trainer/model.py, forward_on_ids), which the other signatures
+    # call too: the encoder is traced and stored once per export.
+    forward = model_lib.forward_on_ids(model)
+
     @model_lib.serving_function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
     def serve_embedding(text):
         encoded = model.embedding_tokenizer.encode(text, max_seq_length)
         features = {name: tf.cast(value.to_tensor(0), tf.int32) for name, value in encoded.items()}
-        return {OUTPUT_NAME: embed(model, features)}
+        if model_lib.LAST_HIDDEN_STATE not in forward.structured_outputs:
+            return {OUTPUT_NAME: embed(model, features)}  # an encoder the model does not run
+        hidden = forward(features)[model_lib.LAST_HIDDEN_STATE]
+        return {OUTPUT_NAME: mean_pool(hidden, features["attention_mask"])}
 
     return serve_embedding.get_concrete_function()

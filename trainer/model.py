@@ -1,5 +1,6 @@
 """Builds Keras models around HuggingFace TFElectra discriminators."""
-from typing import Dict
+import contextlib
+from typing import Dict, Iterator, List
 
 import tensorflow as tf
 import tf_keras
@@ -93,6 +94,8 @@ def build_span_extractor(checkpoint_dir: str) -> tf_keras.Model:
 
 # The attribute under which a task model keeps its ELECTRA encoder (TFElectraMainLayer).
 ENCODER_ATTRIBUTE = "electra_encoder"
+# forward_on_ids' key for the encoder's last hidden states.
+LAST_HIDDEN_STATE = "last_hidden_state"
 
 
 def attach_encoder(model: tf_keras.Model, main_layer) -> tf_keras.Model:
@@ -121,17 +124,62 @@ def serving_function(input_signature):
     return tf.function(input_signature=input_signature, autograph=False)
 
 
+@contextlib.contextmanager
+def _recording_outputs(layer) -> Iterator[List[tf.Tensor]]:
+    """Records the first output of every call of `layer` (a HF main layer: its last hidden
+    state) while inside. Keras layers run `self.call` (tf_keras base_layer.__call__), so an
+    instance attribute shadows the method for that time; whatever was there before is put back.
+    No hook in Keras or HuggingFace hands out an inner layer's output from a functional model's
+    call, so this is done by hand."""
+    seen: List[tf.Tensor] = []
+    if not isinstance(layer, tf_keras.layers.Layer):  # none, or a stand-in the model never calls
+        yield seen
+        return
+    before = layer.__dict__.get("call")
+    original = layer.call
+
+    def call(*args, **kwargs):
+        outputs = original(*args, **kwargs)
+        seen.append(outputs[0])
+        return outputs
+
+    object.__setattr__(layer, "call", call)
+    try:
+        yield seen
+    finally:
+        if before is None:
+            object.__delattr__(layer, "call")
+        else:
+            object.__setattr__(layer, "call", before)
+
+
 def attach_id_call(model: tf_keras.Model) -> tf_keras.Model:
     """Adds `model.call_on_ids`: the whole model on dense int32 token-id inputs, traced once
     here into one concrete function that the SavedModel keeps. The export skips Keras'
     per-layer traces (save_traces=False), so without it a loaded model could only be called
     through its text/example signatures; this lets users and tests run raw windows.
 
-    A concrete function, not a `tf.function`: saving retraces a `tf.function` attribute (the
+    The same trace also yields the encoder's last hidden state (`forward_on_ids`, for
+    trainer/embedding.py's `serve_embedding`): a second call of the encoder would trace every
+    HuggingFace layer again and store the encoder's graph twice in the SavedModel.
+
+    Concrete functions, not `tf.function`s: saving retraces a `tf.function` attribute (the
     save context is part of its cache key), which traced the whole model a second time in
     every export and stored it twice in the SavedModel."""
     spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in SEQUENCE_FEATURES}
-    model.call_on_ids = tf.function(lambda features: model(features, training=False),
+    encoder = getattr(model, ENCODER_ATTRIBUTE, None)
+
+    def forward(features):
+        with _recording_outputs(encoder) as hidden:
+            outputs = model(features, training=False)
+        both = {"outputs": outputs}
+        if hidden:
+            both[LAST_HIDDEN_STATE] = hidden[-1]
+        return both
+
+    model.forward_on_ids = tf.function(forward, input_signature=[spec],
+                                       autograph=False).get_concrete_function()
+    model.call_on_ids = tf.function(lambda features: model.forward_on_ids(features)["outputs"],
                                     input_signature=[spec],
                                     autograph=False).get_concrete_function()
     return model
@@ -144,6 +192,16 @@ def call_on_ids(model: tf_keras.Model):
     if getattr(model, "call_on_ids", None) is None:
         attach_id_call(model)
     return model.call_on_ids
+
+
+def forward_on_ids(model: tf_keras.Model):
+    """`model.forward_on_ids` (attached on first use): the concrete function behind
+    `call_on_ids`, returning {"outputs": the model's outputs, LAST_HIDDEN_STATE: the encoder's
+    [batch, length, hidden] states} (the latter only when the model runs an attached Keras
+    encoder; the TF-IDF baseline's stand-in encoder is not part of its forward pass)."""
+    if getattr(model, "forward_on_ids", None) is None:
+        attach_id_call(model)
+    return model.forward_on_ids
 
 
 def trace_without_autograph(model: tf_keras.Model) -> tf_keras.Model:
