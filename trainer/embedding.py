@@ -16,7 +16,9 @@ API (for task authors):
 * ``serve_embedding_signature`` tokenizes raw text in graph with the checkpoint's vocabulary
   (``[CLS] text [SEP]``, truncated to ``model.max_seq_length``) and returns the concrete function
   of signature ``serve_embedding``: input ``text`` string [-1], output ``embedding`` float32
-  [-1, hidden].  It attaches its tokenizer to ``model`` so the SavedModel tracks its table.
+  [-1, hidden].  It attaches its tokenizer to ``model`` so the SavedModel tracks its table,
+  and takes the encoder's states from the model's own trace (``model_lib.forward_on_ids``),
+  which the task's other signatures call too: an export traces and stores the encoder once.
 """
 from typing import Dict
 
