@@ -30,8 +30,6 @@ from typing import Dict, Tuple
 
 # The packages made lazy (their __init__.py holds only `from M import N` lines and __all__).
 PACKAGES = ("tfx.v1.extensions", "tfx.v1.components", "tfx.components", "tfx.v1.orchestration")
-# Kept for the name other modules and tests know this module's first package by.
-NAME = PACKAGES[0]
 
 
 class _OnFirstUse(types.ModuleType):
@@ -82,7 +80,7 @@ def _register(name: str) -> None:
     executed: `_OnFirstUse` imports what it would have imported, name by name)."""
     if name in sys.modules:
         return
-    parent, _, leaf = name.rpartition(".")
+    parent = name.rpartition(".")[0]
     parent_spec = importlib.util.find_spec(parent.split(".")[0])
     if parent_spec is None or not parent_spec.submodule_search_locations:
         return
