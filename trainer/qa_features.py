@@ -29,7 +29,7 @@ from typing import Dict
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from trainer import tokenization
+from trainer import ragged_rows, tokenization
 
 MAX_QUERY_LENGTH = 64
 # Raw-text split: whitespace that HF's clean_text maps to ' ' (so e.g. \x0b, which clean_text
@@ -75,8 +75,8 @@ class QAFeaturizer(tf.Module):
         char_ends = char_starts + tf.strings.length(flat_words, unit="UTF8_CHAR")
         pieces = self.encoder.tokenize(flat_words)  # [words, (pieces)]
         piece_word = pieces.value_rowids()
-        per_context = words.with_row_splits_dtype(tf.int64).with_flat_values(pieces)
-        ids = per_context.merge_dims(1, 2)
+        ids = ragged_rows.merge_inner(
+            words.with_row_splits_dtype(tf.int64).with_flat_values(pieces))
         starts = ids.with_flat_values(tf.cast(tf.gather(char_starts, piece_word), tf.int64))
         ends = ids.with_flat_values(tf.cast(tf.gather(char_ends, piece_word), tf.int64))
         return ids, starts, ends
@@ -96,7 +96,8 @@ class QAFeaturizer(tf.Module):
         """
         questions = tf.convert_to_tensor(questions, tf.string)
         contexts = tf.convert_to_tensor(contexts, tf.string)
-        q_ids = self.encoder.tokenize(clean_utf8(questions))[:, : self.max_query_length]
+        q_ids = ragged_rows.first_values(self.encoder.tokenize(clean_utf8(questions)),
+                                         self.max_query_length)
         ctx_ids, ctx_starts, ctx_ends = self.context_pieces(contexts)
         batch = tf.shape(contexts, out_type=tf.int64)[0]
         n = ctx_ids.row_lengths()
@@ -116,19 +117,15 @@ class QAFeaturizer(tf.Module):
         win_char_starts = tf.gather(ctx_starts.flat_values, piece_index)
         win_char_ends = tf.gather(ctx_ends.flat_values, piece_index)
         win_q = tf.gather(q_ids, window_example)
-        num = tf.shape(window_example, out_type=tf.int64)[0]
-
-        def column(value):
-            return tf.RaggedTensor.from_tensor(tf.fill([num, 1], tf.constant(value, tf.int64)))
-
-        cls, sep = column(self.encoder.cls_id), column(self.encoder.sep_id)
-        input_ids = tf.concat([cls, win_q, sep, win_ids, sep], axis=1)
-        head = tf.concat([cls, win_q, sep], axis=1)
-        token_type_ids = tf.concat([tf.zeros_like(head), tf.ones_like(win_ids),
-                                    tf.ones_like(sep)], axis=1)
-        minus = tf.ones_like(head) * -1
-        char_starts = tf.concat([minus, win_char_starts, -tf.ones_like(sep)], axis=1)
-        char_ends = tf.concat([minus, win_char_ends, -tf.ones_like(sep)], axis=1)
+        cls, sep = self.encoder.cls_id, self.encoder.sep_id
+        input_ids = ragged_rows.concat_rows([cls, win_q, sep, win_ids, sep])
+        # Type 0 for [CLS] question [SEP], 1 after it; no context span (-1) outside the context.
+        rows, position = ragged_rows.row_positions(input_ids)
+        token_type_ids = input_ids.with_values(tf.cast(
+            position >= tf.gather(win_q.row_lengths() + 2, rows), tf.int64))
+        minus = tf.ones_like(win_q) * -1
+        char_starts = ragged_rows.concat_rows([-1, minus, -1, win_char_starts, -1])
+        char_ends = ragged_rows.concat_rows([-1, minus, -1, win_char_ends, -1])
         out = {
             "input_ids": input_ids,
             "token_type_ids": token_type_ids,

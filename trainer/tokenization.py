@@ -36,6 +36,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer as _TfTextBasicTokenizer
 
+from trainer import ragged_rows
 # One source for the special tokens and the casing rule (re-exported: tokenization.SPECIAL_TOKENS).
 from trainer.checkpoints.files import SPECIAL_TOKENS, UNK_TOKEN, read_lower_case  # noqa: F401
 MAX_INPUT_CHARS_PER_WORD = 100  # HF WordPiece default (characters, not bytes)
@@ -389,7 +390,7 @@ class WordPieceEncoder(tf.Module):
     def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """string [B] -> int64 [B, (pieces)]: word-piece ids without special tokens."""
         pieces = self._tokenizer.tokenize(texts)  # [B, (words), (pieces)]
-        return pieces.merge_dims(1, 2).with_row_splits_dtype(tf.int64)
+        return ragged_rows.merge_inner(pieces)
 
     def encode(self, texts: tf.Tensor, max_seq_length: int) -> Dict[str, tf.RaggedTensor]:
         """[CLS] pieces[:max_seq_length - 2] [SEP] (HF ``truncation=True, max_length=...``).
@@ -399,11 +400,8 @@ class WordPieceEncoder(tf.Module):
         """
         if max_seq_length < 2:
             raise ValueError(f"max_seq_length must be >= 2, got {max_seq_length}")
-        pieces = self.tokenize(texts)[:, : max_seq_length - 2]
-        batch = pieces.nrows()
-        cls = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(self.cls_id, tf.int64)))
-        sep = tf.RaggedTensor.from_tensor(tf.fill([batch, 1], tf.constant(self.sep_id, tf.int64)))
-        input_ids = tf.concat([cls, pieces, sep], axis=1)
+        pieces = ragged_rows.first_values(self.tokenize(texts), max_seq_length - 2)
+        input_ids = ragged_rows.concat_rows([self.cls_id, pieces, self.sep_id])
         return {
             "input_ids": input_ids,
             "token_type_ids": tf.zeros_like(input_ids),
@@ -432,23 +430,15 @@ class WordPieceEncoder(tf.Module):
         keep_long = tf.where(over, tf.constant(budget // 2 + budget % 2, tf.int64), keep_long)
         keep1 = tf.where(swap, keep_long, keep_short)
         keep2 = tf.where(swap, keep_short, keep_long)
-        first = tf.ragged.boolean_mask(
-            first, tf.ragged.range(len1, dtype=tf.int64) < keep1[:, None])
-        second = tf.ragged.boolean_mask(
-            second, tf.ragged.range(len2, dtype=tf.int64) < keep2[:, None])
-        batch = first.nrows()
-
-        def column(token_id):
-            return tf.RaggedTensor.from_tensor(
-                tf.fill([batch, 1], tf.constant(token_id, tf.int64)))
-
-        cls, sep = column(self.cls_id), column(self.sep_id)
-        segment_a = tf.concat([cls, first, sep], axis=1)
-        segment_b = tf.concat([second, sep], axis=1)
-        input_ids = tf.concat([segment_a, segment_b], axis=1)
+        first = ragged_rows.first_values(first, keep1)
+        second = ragged_rows.first_values(second, keep2)
+        input_ids = ragged_rows.concat_rows(
+            [self.cls_id, first, self.sep_id, second, self.sep_id])
+        rows, position = ragged_rows.row_positions(input_ids)
+        first_segment = tf.gather(first.row_lengths(), rows) + 2  # [CLS] a [SEP]
         return {
             "input_ids": input_ids,
-            "token_type_ids": tf.concat([tf.zeros_like(segment_a), tf.ones_like(segment_b)],
-                                        axis=1),
+            "token_type_ids": input_ids.with_values(
+                tf.cast(position >= first_segment, tf.int64)),
             "attention_mask": tf.ones_like(input_ids),
         }

@@ -22,7 +22,7 @@ import tensorflow_transform as tft
 import tf_keras
 
 from trainer import model as model_lib
-from trainer import qa_features
+from trainer import qa_features, ragged_rows
 from trainer import tokenization
 from trainer.features import SEQUENCE_FEATURES, dense_strings
 from trainer.run_context import RunContext
@@ -149,9 +149,9 @@ class QuestionAnsweringTask(Task):
         nrows = tf.cast(batch, tf.int64)
 
         def per_example(values):
-            return tf.RaggedTensor.from_value_rowids(values, rows, nrows=nrows)
+            return tf.RaggedTensor.from_value_rowids(values, rows, nrows=nrows, validate=False)
 
-        outputs = {name: per_example(windows[name]).merge_dims(1, 2).to_sparse()
+        outputs = {name: ragged_rows.merge_inner(per_example(windows[name])).to_sparse()
                    for name in SEQUENCE_FEATURES}
         outputs["window_lengths"] = per_example(windows["input_ids"].row_lengths()).to_sparse()
         outputs["start_positions"] = per_example(windows["start_positions"]).to_sparse()

@@ -21,7 +21,7 @@ import tensorflow_transform as tft
 import tf_keras
 
 from trainer import model as model_lib
-from trainer import tokenization
+from trainer import ragged_rows, tokenization
 from trainer.run_context import RunContext
 from trainer.tasks import outcomes, register
 from trainer.tasks.base import Task, TuningObjective
@@ -61,17 +61,14 @@ def word_pieces(encoder: tokenization.WordPieceEncoder, words: tf.RaggedTensor) 
     """
     flat = encoder.tokenize(words.flat_values)  # [N, (pieces)]
     empty = tf.cast(flat.row_lengths() == 0, tf.int64)
-    unk = tf.RaggedTensor.from_row_lengths(
+    unk = ragged_rows.from_lengths(
         tf.fill([tf.reduce_sum(empty)], tf.constant(encoder.unk_id, tf.int64)), empty)
-    flat = tf.concat([flat, unk], axis=1)
+    flat = ragged_rows.concat_rows([flat, unk])
     return tf.RaggedTensor.from_row_splits(flat, words.row_splits, validate=False)
 
 
 def _wrap(ids: tf.RaggedTensor, first: int, last: int) -> tf.RaggedTensor:
-    batch = ids.nrows()
-    column = lambda value: tf.RaggedTensor.from_tensor(
-        tf.fill([batch, 1], tf.constant(value, tf.int64)))
-    return tf.concat([column(first), ids, column(last)], axis=1)
+    return ragged_rows.concat_rows([first, ids, last])
 
 
 def window_stride(max_seq_length: int) -> int:
@@ -158,8 +155,9 @@ class TokenClassificationTask(Task):
         piece_labels = tf.where(is_first, tf.gather(tag_ids, per_word.value_rowids()),
                                 tf.constant(IGNORE_INDEX, tf.int64))
         body = cfg.model.max_seq_length - 2
-        ids = pieces.merge_dims(1, 2)[:, :body]
-        labels = pieces.with_flat_values(piece_labels).merge_dims(1, 2)[:, :body]
+        ids = ragged_rows.first_values(ragged_rows.merge_inner(pieces), body)
+        labels = ragged_rows.first_values(
+            ragged_rows.merge_inner(pieces.with_flat_values(piece_labels)), body)
         input_ids = _wrap(ids, encoder.cls_id, encoder.sep_id)
         return {
             "input_ids": input_ids.to_sparse(),
@@ -311,7 +309,7 @@ class WindowedTagger(tf.Module):
     def __call__(self, words: tf.RaggedTensor) -> Dict[str, tf.Tensor]:
         body, stride = self.max_seq_length - 2, self.stride
         pieces = word_pieces(self.encoder, words)  # [B, (W), (p)]
-        sentence = pieces.merge_dims(1, 2)  # [B, (P)]
+        sentence = ragged_rows.merge_inner(pieces)  # [B, (P)]
         sentence_of_word = words.value_rowids()  # [N]
         # Position of each word's first piece inside its sentence.
         starts = tf.cumsum(pieces.values.row_lengths(), exclusive=True)

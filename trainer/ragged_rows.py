@@ -1,0 +1,68 @@
+"""Row-wise operations on 2-D ragged tensors (int64 row splits), built from a few index ops.
+
+What tf.concat(axis=1), merge_dims and tf.ragged.boolean_mask build, without their
+validation and broadcasting ops: those add hundreds of ops (over 1,000 for a text pair)
+to every graph that tokenizes, which tf.Transform traces five times per run, each export
+traces again and every SavedModel load and first call pays for. No TF or TF Text op does this
+(TF Text's trimmers are not in TF Serving 2.12-2.19's op set), hence these few functions.
+The values are those of the tf.ragged operations they replace (tests/test_ragged_rows.py).
+"""
+from typing import Sequence, Union
+
+import tensorflow as tf
+
+
+def row_positions(rt: tf.RaggedTensor):
+    """(row, position within the row) of each value, both int64 [N]."""
+    index = tf.range(tf.size(rt.values, out_type=tf.int64), dtype=tf.int64)
+    rows = tf.searchsorted(rt.row_splits[1:], index, side="right")
+    return rows, index - tf.gather(rt.row_splits, rows)
+
+
+def from_lengths(values: tf.Tensor, lengths: tf.Tensor) -> tf.RaggedTensor:
+    """The ragged tensor of `values` cut into rows of `lengths` (int64 [B])."""
+    splits = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(lengths)], axis=0)
+    return tf.RaggedTensor.from_row_splits(values, splits, validate=False)
+
+
+def merge_inner(rt: tf.RaggedTensor) -> tf.RaggedTensor:
+    """[B, (n), (m)] -> [B, (n * m)]: `rt.merge_dims(1, 2)`."""
+    rt = rt.with_row_splits_dtype(tf.int64)
+    return tf.RaggedTensor.from_row_splits(
+        rt.values.values, tf.gather(rt.values.row_splits, rt.row_splits), validate=False)
+
+
+def first_values(rt: tf.RaggedTensor, keep) -> tf.RaggedTensor:
+    """The first `keep` values of each row: `rt[:, :keep]` for an int `keep` (which slicing
+    builds in few ops), or one int64 per row."""
+    if isinstance(keep, int):
+        return rt[:, :keep]
+    rows, position = row_positions(rt)
+    return from_lengths(tf.boolean_mask(rt.values, position < tf.gather(keep, rows)),
+                        tf.minimum(rt.row_lengths(), keep))
+
+
+def concat_rows(parts: Sequence[Union[tf.RaggedTensor, int]],
+                dtype: tf.DType = tf.int64) -> tf.RaggedTensor:
+    """Row-wise concatenation, `tf.concat(parts, axis=1)`: ragged [B, (n)] parts of `dtype`,
+    and ints, each one value in every row (a [CLS] or [SEP] id). At least one part is ragged."""
+    ragged = [p for p in parts if isinstance(p, tf.RaggedTensor)]
+    batch = ragged[0].nrows(out_type=tf.int64)
+    lengths = [p.row_lengths() if isinstance(p, tf.RaggedTensor) else tf.ones([batch], tf.int64)
+               for p in parts]
+    splits = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(tf.add_n(lengths))], axis=0)
+    start = splits[:-1]  # where the next part's values begin in each row
+    indices, values = [], []
+    for part, length in zip(parts, lengths):
+        if isinstance(part, tf.RaggedTensor):
+            rows, position = row_positions(part)
+            indices.append(tf.gather(start, rows) + position)
+            values.append(part.values)
+        else:
+            indices.append(start)
+            values.append(tf.fill([batch], tf.constant(part, dtype)))
+        start = start + length
+    flat = tf.scatter_nd(tf.concat(indices, axis=0)[:, None], tf.concat(values, axis=0),
+                         splits[-1:])
+    flat.set_shape([None])  # scatter_nd's shape argument is not a constant
+    return tf.RaggedTensor.from_row_splits(flat, splits, validate=False)
