@@ -167,6 +167,7 @@ def predict(request) -> Dict[str, float]:
     _COUNTERS[id(counter)] = counter
     written = []
     beam_options.cache_method_signatures()
+    beam_options.cache_option_views()
     try:
         with beam.Pipeline(options=PipelineOptions(BEAM_ARGS)) as p:
             _ = (p

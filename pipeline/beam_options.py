@@ -132,3 +132,37 @@ def cache_method_signatures() -> bool:
     get_signature.cached_per_function, get_signature.original = True, original
     decorators.get_signature = core.get_signature = get_signature
     return True
+
+
+# Written by hand as well: PipelineOptions.view_as builds and runs an argparse parser on every
+# call, and Beam calls it from its type checks for every transform it applies (thousands of
+# times per component: ~3 s of a tiny local run, 2026-12-05, py-spy). A view is parsed from
+# the same flags each time and reads and writes the options it came from (they share one
+# dict), so one view per (options, class) is what every call would give.
+_OPTION_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def cache_option_views() -> bool:
+    """Makes PipelineOptions.view_as build each view once per options object (see above);
+    False when this Beam version has no view_as to wrap. Idempotent."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    original = PipelineOptions.__dict__.get("view_as")
+    if getattr(original, "cached_per_options", False):
+        return True
+    if original is None:
+        return False
+
+    def view_as(self, cls):
+        views = _OPTION_VIEWS.get(self)
+        if views is None:
+            views = _OPTION_VIEWS[self] = {}
+        view = views.get(cls)
+        if view is None:
+            view = views[cls] = original(self, cls)
+        return view
+
+    view_as.__doc__, view_as.cached_per_options, view_as.original = (
+        original.__doc__, True, original)
+    PipelineOptions.view_as = view_as
+    return True

@@ -171,6 +171,7 @@ def _transform(task, context, fixture: ContractFixture, out_dir: str):
 
     from pipeline import beam_options
     beam_options.cache_method_signatures()  # as a local run does (pipeline/runner.py)
+    beam_options.cache_option_views()
     metadata = dataset_metadata.DatasetMetadata(
         schema_utils.schema_from_feature_spec(fixture.raw_spec))
     tft_dir = f"{out_dir}/transform"

@@ -198,7 +198,42 @@ def test_a_stateful_dofn_keeps_its_state_with_signatures_cached(uncached_signatu
             assert_that(out, equal_to([("a", 1), ("a", 2), ("b", 1)]))
 
 
-def test_a_local_run_applies_both_beam_settings(monkeypatch, uncached_signatures):
+@pytest.fixture
+def uncached_views(monkeypatch):
+    """Beam's own PipelineOptions.view_as for the test, put back as it was afterwards."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    plain = getattr(PipelineOptions.view_as, "original", PipelineOptions.view_as)
+    monkeypatch.setattr(PipelineOptions, "view_as", plain)
+    return plain
+
+
+def test_option_views_are_parsed_once_and_still_share_their_values(monkeypatch, uncached_views):
+    """view_as parses the flags once per (options, view class); what one view sets, every
+    view and the options themselves read, as with Beam's own views."""
+    from apache_beam.options import pipeline_options as po
+
+    parsed = []
+    real_init = po.PipelineOptions.__init__
+    monkeypatch.setattr(po.PipelineOptions, "__init__",
+                        lambda self, *a, **k: parsed.append(type(self)) or real_init(self, *a, **k))
+    assert beam_options.cache_option_views() and beam_options.cache_option_views()
+    options = po.PipelineOptions(["--direct_num_workers=3", "--no_pipeline_type_check"])
+    parsed.clear()
+    for _ in range(3):
+        assert options.view_as(po.DirectOptions).direct_num_workers == 3
+        assert options.view_as(po.TypeOptions).pipeline_type_check is False
+    assert parsed == [po.DirectOptions, po.TypeOptions], "each view is parsed once"
+    options.view_as(po.DirectOptions).direct_num_workers = 5
+    assert options.view_as(po.DirectOptions).direct_num_workers == 5
+    assert options.get_all_options()["direct_num_workers"] == 5
+    other = po.PipelineOptions([])
+    assert other.view_as(po.DirectOptions).direct_num_workers == 1, "per options object"
+    assert other.view_as(po.DirectOptions) is not options.view_as(po.DirectOptions)
+
+
+def test_a_local_run_applies_its_beam_settings(monkeypatch, uncached_signatures,
+                                                uncached_views):
     import contextlib
     import types as pytypes
 
@@ -207,6 +242,8 @@ def test_a_local_run_applies_both_beam_settings(monkeypatch, uncached_signatures
 
     from pipeline import runner
 
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     monkeypatch.setattr(worker_handlers, "STATE_CACHE_SIZE_MB", 100)
     seen = {}
 
@@ -214,8 +251,9 @@ def test_a_local_run_applies_both_beam_settings(monkeypatch, uncached_signatures
         def run(self, pipeline):
             seen["cache_mb"] = worker_handlers.STATE_CACHE_SIZE_MB
             seen["signatures"] = getattr(core.get_signature, "cached_per_function", False)
+            seen["views"] = getattr(PipelineOptions.view_as, "cached_per_options", False)
 
     monkeypatch.setattr(runner.tfx.orchestration, "LocalDagRunner", FakeRunner)
     monkeypatch.setattr(runner.progress, "component_lines", lambda p: contextlib.nullcontext())
     runner.run_locally(pytypes.SimpleNamespace(beam_pipeline_args=DEFAULT))
-    assert seen == {"cache_mb": 0, "signatures": True}
+    assert seen == {"cache_mb": 0, "signatures": True, "views": True}
