@@ -72,3 +72,49 @@ def test_traced_graphs_keep_their_shapes_and_are_smaller():
         tf.concat([tf.constant([[2], [2]], tf.int64), _ragged([3, 0], 1),
                    tf.constant([[3], [3]], tf.int64), _ragged([1, 2], 2),
                    tf.constant([[3], [3]], tf.int64)], axis=1).to_list()
+
+
+def test_regex_split_equals_tf_text_without_its_assert_functions():
+    import tensorflow_text as tf_text
+    texts = tf.constant(["hello  there, you", "", "a\u00e9b c", "  "])
+    ours = ragged_rows.regex_split_with_offsets(texts, "\\s|,", ",")
+    theirs = tf_text.regex_split_with_offsets(texts, "\\s|,", ",")
+    for a, b in zip(ours, theirs):
+        assert a.to_list() == b.to_list() and a.row_splits.dtype == tf.int64
+    assert ragged_rows.regex_split(texts, "\\s").to_list() == \
+        tf_text.regex_split(texts, "\\s").to_list()
+    spec = tf.TensorSpec([None], tf.string)
+
+    def assert_functions(fn):
+        graph = tf.function(fn).get_concrete_function(spec).graph.as_graph_def()
+        return sum("Assert" in f.signature.name for f in graph.library.function)
+
+    assert assert_functions(lambda t: ragged_rows.regex_split(t, "\\s")) == 0
+    assert assert_functions(lambda t: tf_text.regex_split(t, "\\s")) > 0
+    with pytest.raises(ValueError, match="1-D"):
+        ragged_rows.regex_split(tf.constant([["a"]]), "\\s")
+
+
+def test_concatenated_strings_keep_their_order():
+    a = tf.RaggedTensor.from_row_lengths(tf.constant(["x", "y", "z"]), tf.constant([1, 0, 2],
+                                                                                   tf.int64))
+    b = tf.RaggedTensor.from_row_lengths(tf.constant(["p", "q"]), tf.constant([0, 2, 0],
+                                                                              tf.int64))
+    out = ragged_rows.concat_rows([a, "|", b], tf.string)
+    assert out.to_list() == [[b"x", b"|"], [b"|", b"p", b"q"], [b"y", b"z", b"|"]]
+
+
+def test_the_encoders_graphs_hold_no_validation_functions():
+    """What each export and each tf.Transform trace holds: every saved assert function is one
+    more function for each SavedModel load to rebuild (there were 144 in a classifier's)."""
+    from trainer import tokenization
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "pizza", "##s"]
+    encoder = tokenization.WordPieceEncoder(vocab, True)
+    spec = tf.TensorSpec([None], tf.string)
+    for fn in (lambda t: encoder.encode(t, 8), lambda t: encoder.encode_pair(t, t, 8)):
+        graph = tf.function(fn).get_concrete_function(spec).graph.as_graph_def()
+        names = [f.signature.name for f in graph.library.function]
+        assert not [n for n in names if "Assert" in n], names
+        assert len(graph.node) + sum(len(f.node_def) for f in graph.library.function) < 900
+    assert encoder.encode_pair(tf.constant(["pizzas the"]), tf.constant(["the"]), 8)[
+        "input_ids"].to_list() == [[2, 6, 7, 5, 3, 5, 3]]

@@ -66,7 +66,8 @@ class QAFeaturizer(tf.Module):
         # tf_text.regex_split stops at a NUL byte; \x01 has the same length and the encoder
         # drops both.
         contexts = tf.strings.regex_replace(contexts, "\\x00", "\x01")
-        words, byte_starts, _ = tf_text.regex_split_with_offsets(contexts, _RAW_SPLIT_RE, _KEEP_RE)
+        words, byte_starts, _ = ragged_rows.regex_split_with_offsets(
+            contexts, _RAW_SPLIT_RE, _KEEP_RE)
         flat_words = words.flat_values
         owners = tf.gather(contexts, words.value_rowids())
         prefixes = tf.strings.substr(owners, tf.zeros_like(byte_starts.flat_values),

@@ -241,7 +241,7 @@ def _lowercase_code_points(texts: tf.Tensor) -> tf.Tensor:
 
 def _lowercase_substrings(texts: tf.Tensor) -> tf.Tensor:
     # One UTF-8 substring per character, cut by RE2 (the input is valid UTF-8 without NUL).
-    chars = tf_text.regex_split(texts, "(?s).", "(?s).")
+    chars = ragged_rows.regex_split(texts, "(?s).", "(?s).")
     cps = tf.strings.unicode_decode(chars.flat_values, "UTF-8").flat_values  # one each
     hit, idx = _lower_lookup(cps)
     lowered = tf.where(hit, tf.gather(tf.constant(_LOWER_STRINGS), idx), chars.flat_values)
@@ -303,17 +303,16 @@ class _HFBasicTokenizer(_TfTextBasicTokenizer):
         # equally breaks a special-token match ("[MA\x00SK]" is not [MASK] for HF either).
         texts = tf.strings.regex_replace(texts, "\\x00", "\x01")  # (a rewrite takes no escapes)
         # 0. Special tokens are cut out of the raw text and kept verbatim.
-        segments = tf_text.regex_split(texts, self._special_re, self._special_re)
+        segments = ragged_rows.regex_split(texts, self._special_re, self._special_re)
         flat = segments.flat_values
         is_special = tf.strings.regex_full_match(flat, self._special_re)
         normal = self.normalize(tf.where(is_special, tf.constant(""), flat))
         # 5. Split on whitespace (dropped) and punctuation (kept as one-char words).
-        words = tf_text.regex_split(normal, _SPLIT_RE, _PUNCT_RE)
-        specials = tf.RaggedTensor.from_tensor(
-            flat[:, None], lengths=tf.cast(is_special, words.row_splits.dtype))
-        words = tf.concat([specials, words.with_row_splits_dtype(specials.row_splits.dtype)],
-                          axis=1)
-        words = segments.with_flat_values(words).merge_dims(1, 2)
+        words = ragged_rows.regex_split(normal, _SPLIT_RE, _PUNCT_RE)
+        specials = ragged_rows.from_lengths(tf.boolean_mask(flat, is_special),
+                                            tf.cast(is_special, tf.int64))
+        words = ragged_rows.concat_rows([specials, words], tf.string)
+        words = ragged_rows.merge_inner(segments.with_flat_values(words))
         # 6. HF: a word longer than 100 characters is a single [UNK] (tf_text limits bytes).
         too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > (
             MAX_INPUT_CHARS_PER_WORD)
