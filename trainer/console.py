@@ -28,6 +28,9 @@ NOISE = (
     r"Unable to register cu(FFT|DNN|BLAS) factory",
     # TensorFlow's C++, at the first int64 op on a CPU without AVX-512.
     r"oneDNN supports DT_INT64 only on platforms with AVX-512",
+    # absl's C++ logging, once, before the first message it logs in the process (the message
+    # itself is below the level shown; seen at the first call of the simple baseline's model).
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     # transformers' loggers (TRANSFORMERS_VERBOSITY=error): the v5 notice and the
     # load notices of from_pretrained.
     r"TensorFlow and JAX classes are deprecated and will be removed in Transformers v5",
