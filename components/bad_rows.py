@@ -113,7 +113,8 @@ class RowChecks:
     label_column: Optional[str] = None
     # "string", "integer" or "float": a label of another kind is a bad row (None: any kind).
     label_kind: Optional[str] = None
-    # The training labels; an eval row with another label is a bad row (None: no check).
+    # The training labels; an eval row with another label is a bad row (None: no check). With
+    # `label_separator` (multi-label) each label of a cell is checked.
     known_labels: Optional[List[str]] = None
     # The declared labels (--labels); a row of any split with another label is a bad row
     # (None: no check). With `label_separator` (multi-label) each label of a cell is checked.
@@ -171,8 +172,7 @@ class RowChecks:
                 return problem
         if self.known_labels is not None and split == "eval":
             known = set(self.known_labels)
-            for value in values:
-                label = value.strip() if isinstance(value, str) else str(value)
+            for label in self._labels_of(values):
                 if label not in known:
                     shown = ", ".join(repr(k) for k in sorted(known)[:10])
                     more = f", ... ({len(known)} in all)" if len(known) > 10 else ""
@@ -180,18 +180,23 @@ class RowChecks:
                             f"(its labels: {shown}{more})")
         return None
 
-    def _undeclared(self, values) -> Optional[str]:
-        allowed = set(self.allowed_labels)
+    def _labels_of(self, values) -> List[str]:
+        """The labels of a row's label values (a multi-label cell's one by one)."""
+        labels = []
         for value in values:
             label = value.strip() if isinstance(value, str) else str(value)
-            parts = ([p.strip() for p in label.split(self.label_separator) if p.strip()]
-                     if self.label_separator else [label])
-            for part in parts:
-                if part not in allowed:
-                    shown = ",".join(self.allowed_labels[:10])
-                    more = f",... ({len(allowed)} in all)" if len(allowed) > 10 else ""
-                    return (f"the label {part!r} is not one of the declared labels "
-                            f"(--labels {shown}{more})")
+            labels += ([p.strip() for p in label.split(self.label_separator) if p.strip()]
+                       if self.label_separator else [label])
+        return labels
+
+    def _undeclared(self, values) -> Optional[str]:
+        allowed = set(self.allowed_labels)
+        for part in self._labels_of(values):
+            if part not in allowed:
+                shown = ",".join(self.allowed_labels[:10])
+                more = f",... ({len(allowed)} in all)" if len(allowed) > 10 else ""
+                return (f"the label {part!r} is not one of the declared labels "
+                        f"(--labels {shown}{more})")
         return None
 
 

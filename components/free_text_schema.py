@@ -10,7 +10,10 @@ domains as well). The task knows its text columns (`Task.raw_text_columns`), so 
 takes SchemaGen's schema, or reads the curated --schema file, and writes it with those columns'
 domains (and the top-level `string_domain`s only they referenced) removed. ExampleValidator,
 Transform, the Trainers and the drift/skew check read this schema. Label columns keep their
-domains: an eval label that training never had is still an anomaly.
+domains: an eval label that training never had is still an anomaly. A multi-label cell is a set
+of labels, not a value from a list (an eval split holds sets training never had), so its column
+is free too (`Task.schema_free_columns`); its labels are checked one by one as rows are read
+(RowChecks' known and declared labels).
 
 A curated file is read here rather than by ImportSchemaGen, which caches on the file's path
 alone, so an edited schema would be served from the cache; here the content's fingerprint is a

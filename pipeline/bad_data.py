@@ -107,15 +107,17 @@ def row_checks(cfg: pipeline_config.PipelineConfig, task, scan) -> RowChecks:
         raise pipeline_config.ConfigError(
             f"--max-bad-rows-fraction must be from 0 to 1, got {cfg.data.max_bad_rows_fraction}")
     single = is_single_label(cfg)
+    multi = tasks.task_class(cfg).multi_label
     declared = declared_labels(cfg)
     return RowChecks(
         text_columns=list(task.raw_text_columns(cfg)),
         label_column=task.raw_label_column(cfg),
         label_kind=scan.label_kind if single else None,
         # With a hash split every label comes from the training files; with --eval an eval
-        # label never seen in training cannot be predicted: a bad row (unless declared).
-        known_labels=(sorted(scan.label_counts) if single and cfg.data.eval and not declared
-                      else None),
+        # label never seen in training cannot be predicted: a bad row (unless declared). A
+        # multi-label cell's labels are checked one by one.
+        known_labels=(sorted(set(label_order.labels_in_counts(cfg, scan.label_counts, multi)))
+                      if (single or multi) and cfg.data.eval and not declared else None),
         # --labels: any other label, in any split, is a bad row.
         allowed_labels=declared,
         label_separator=cfg.data.label_separator if tasks.task_class(cfg).multi_label else None,

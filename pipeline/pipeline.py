@@ -112,9 +112,10 @@ def create_pipeline(context: RunContext, label_counts: Mapping[str, int],
         example_gen = TextExampleGen(input_base=inputs.input_base, input_config=inputs.input_config,
                                      output_config=inputs.output_config, row_checks=row_checks)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    # The schema every later component reads: the task's free-text columns never pinned to a
-    # list of values, whether inferred or curated (components/free_text_schema.py).
-    text_columns = json.dumps(task.raw_text_columns(cfg))
+    # The schema every later component reads: the task's free-text columns (and multi-label
+    # cells) never pinned to a list of values, whether inferred or curated
+    # (components/free_text_schema.py).
+    text_columns = json.dumps(task.schema_free_columns(cfg))
     if cfg.data.schema:
         # Read by FreeTextSchema itself, keyed by its content (ImportSchemaGen caches on the
         # path, so an edited schema would come from the cache).

@@ -87,6 +87,27 @@ def test_file_problems_fail_the_file(name):
         _read(name)
 
 
+
+def test_multi_label_eval_cells_are_checked_label_by_label():
+    import tensorflow as tf
+
+    def example(label):
+        ex = tf.train.Example()
+        ex.features.feature["text"].bytes_list.value.append(b"cheap pizza")
+        ex.features.feature["label"].bytes_list.value.append(label.encode())
+        return ex
+
+    checks = RowChecks(text_columns=["text"], label_column="label", label_separator=",",
+                       known_labels=["food", "sport", "tech"])
+    # A set of known labels that training never had together is fine, in any order.
+    assert checks.problem(example("tech,food,sport"), "eval") is None
+    assert checks.problem(example(" sport , food"), "eval") is None
+    assert checks.problem(example("food,music"), "eval") == (
+        "the label 'music' never occurs in the training data (its labels: 'food', 'sport', "
+        "'tech')")
+    assert checks.problem(example("food,music"), "train") is None  # training defines them
+
+
 def test_misnamed_archives_are_file_problems(tmp_path):
     import gzip
     import zipfile

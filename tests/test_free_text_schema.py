@@ -66,3 +66,18 @@ def test_every_text_column_of_a_task_is_unpinned():
     assert tasks.get_task("text-pair-classification").raw_text_columns(cfg) == [
         "text", "text_pair"]
     assert tasks.get_task("question-answering").raw_text_columns(cfg) == ["question", "context"]
+
+
+def test_multi_label_cells_are_free_and_single_labels_keep_their_domain():
+    """A multi-label cell is a set of labels: the eval split may hold sets training never had
+    (each label is checked by RowChecks instead); a single label keeps its domain."""
+    cfg = pipeline_config.PipelineConfig()
+    cfg.data.label_column = "topics"
+    assert tasks.create(cfg).schema_free_columns(cfg) == ["text"]
+    for name in ("text-classification", "text-pair-classification"):
+        cfg.task = name
+        cfg.task_options.multi_label = True
+        texts = tasks.create(cfg).raw_text_columns(cfg)
+        assert tasks.create(cfg).schema_free_columns(cfg) == texts + ["topics"]
+    cfg.task_options.multi_label, cfg.task_options.regression = False, True
+    assert "topics" not in tasks.create(cfg).schema_free_columns(cfg)

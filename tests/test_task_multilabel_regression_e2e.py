@@ -31,11 +31,19 @@ def _pushed(output):
 def test_multi_label_end_to_end(tmp_path, topic_checkpoint):
     from tests import fixtures
     from tests.e2e_support import TINY_ARGS, run_cli, serve as _serve
+    from tests.test_task_multilabel_regression import FILLER, TOPICS
     train = fixtures.write_csv(tmp_path / "train.csv", multi_label_rows(480, 2))
+    # The eval file also holds a label set no training row has (all three topics): a new set
+    # of known labels, which the validation must let through (the labels are checked one by
+    # one, not the sets: Task.schema_free_columns).
+    triples = [(" ".join([FILLER[i], *(TOPICS[t][i % 4] for t in ("food", "sport", "tech"))]),
+                "food,sport,tech") for i in range(6)]
+    eval_file = fixtures.write_csv(tmp_path / "eval.csv", multi_label_rows(90, 7) + triples)
     # A plumbing test: a tiny random model does not learn this reliably in a few epochs, so
     # the bar is lowered and the simple baseline need not be beaten; learning is shown by
     # test_multi_label_learns_with_pretrained_checkpoint.
-    proc = run_cli("--train", str(train), "--checkpoint", topic_checkpoint, "--multi-label",
+    proc = run_cli("--train", str(train), "--eval", str(eval_file), "--checkpoint",
+                   topic_checkpoint, "--multi-label",
                    "--output", str(tmp_path / "out"), *TINY_ARGS, "--set", "eval.min_accuracy=0",
                    "--no-require-beat-baseline")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]

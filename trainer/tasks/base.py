@@ -96,6 +96,11 @@ class Task(abc.ABC):
         the task's Traits name them."""
         return input_columns(config, self.name)[0]
 
+    def schema_free_columns(self, config) -> List[str]:
+        """Raw columns whose values the schema must not pin to a list (FreeTextSchema): the
+        free text."""
+        return list(self.raw_text_columns(config))
+
     def serving_text_inputs(self, config) -> Dict[str, str]:
         """`serve_text`'s input names -> the raw column feeding each (the TF Serving warm-up
         requests are read from eval examples: components/serving_warmup.py)."""

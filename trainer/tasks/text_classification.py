@@ -341,6 +341,12 @@ class MultiLabelTextClassificationTask(TextClassificationTask):
     tuning_objective = TuningObjective("micro_f1", "max", "micro F1")
     problem_type = "multi_label_classification"
 
+    def schema_free_columns(self, config) -> List[str]:
+        """The text and the label cells: a cell is a set of labels, and the sets an eval split
+        holds need not be those training had (each label is checked instead: RowChecks'
+        known and declared labels)."""
+        return super().schema_free_columns(config) + [self.raw_label_column(config)]
+
     @property
     def num_labels(self) -> int:
         """The width of the multi-hot target: the run's labels (RunContext.labels)."""
