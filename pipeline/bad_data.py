@@ -120,7 +120,7 @@ def row_checks(cfg: pipeline_config.PipelineConfig, task, scan) -> RowChecks:
                       if (single or multi) and cfg.data.eval and not declared else None),
         # --labels: any other label, in any split, is a bad row.
         allowed_labels=declared,
-        label_separator=cfg.data.label_separator if tasks.task_class(cfg).multi_label else None,
+        label_separator=cfg.data.label_separator if multi else None,
         on_bad_rows=cfg.data.on_bad_rows,
         max_bad_rows_fraction=cfg.data.max_bad_rows_fraction,
         quarantine_dir=quarantine_dir(cfg))

@@ -31,13 +31,16 @@ def test_values_equal_the_tf_ragged_operations(lengths):
                      tf.fill([len(lengths), 1], tf.constant(3, tf.int64))], axis=1))
     _same(ragged_rows.concat_rows([a, b]), tf.concat([a, b], axis=1))
     for keep in (0, 2, 9):
-        _same(ragged_rows.first_values(a, keep), a[:, :keep])
+        same_for_all = tf.fill([len(lengths)], tf.constant(keep, tf.int64))
+        _same(ragged_rows.first_values(a, same_for_all), a[:, :keep])
     keep = tf.constant([(i * 2) % 4 for i in range(len(lengths))], tf.int64)
     expected = tf.ragged.boolean_mask(a, tf.ragged.range(a.row_lengths()) < keep[:, None])
     _same(ragged_rows.first_values(a, keep), expected)
     nested = tf.RaggedTensor.from_row_lengths(a, tf.constant([len(lengths)], tf.int64)) \
         if lengths else tf.RaggedTensor.from_row_lengths(a, tf.constant([0], tf.int64))
     _same(ragged_rows.merge_inner(nested), nested.merge_dims(1, 2))
+    assert ragged_rows.ones_from(a, keep).to_list() == [
+        [int(j >= k) for j in range(len(row))] for row, k in zip(a.to_list(), keep.numpy())]
     rows, position = ragged_rows.row_positions(a)
     assert rows.numpy().tolist() == a.value_rowids().numpy().tolist()
     assert position.numpy().tolist() == tf.ragged.range(a.row_lengths()).flat_values.numpy().tolist()

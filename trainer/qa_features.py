@@ -27,7 +27,7 @@ for unanswerable questions, both positions are 0 ([CLS]).
 from typing import Dict
 
 import tensorflow as tf
-import tensorflow_text as tf_text
+import tensorflow_text  # noqa: F401  (TF Text ops must be registered wherever this runs)
 
 from trainer import ragged_rows, tokenization
 
@@ -97,8 +97,7 @@ class QAFeaturizer(tf.Module):
         """
         questions = tf.convert_to_tensor(questions, tf.string)
         contexts = tf.convert_to_tensor(contexts, tf.string)
-        q_ids = ragged_rows.first_values(self.encoder.tokenize(clean_utf8(questions)),
-                                         self.max_query_length)
+        q_ids = self.encoder.tokenize(clean_utf8(questions))[:, : self.max_query_length]
         ctx_ids, ctx_starts, ctx_ends = self.context_pieces(contexts)
         batch = tf.shape(contexts, out_type=tf.int64)[0]
         n = ctx_ids.row_lengths()
@@ -121,9 +120,7 @@ class QAFeaturizer(tf.Module):
         cls, sep = self.encoder.cls_id, self.encoder.sep_id
         input_ids = ragged_rows.concat_rows([cls, win_q, sep, win_ids, sep])
         # Type 0 for [CLS] question [SEP], 1 after it; no context span (-1) outside the context.
-        rows, position = ragged_rows.row_positions(input_ids)
-        token_type_ids = input_ids.with_values(tf.cast(
-            position >= tf.gather(win_q.row_lengths() + 2, rows), tf.int64))
+        token_type_ids = ragged_rows.ones_from(input_ids, win_q.row_lengths() + 2)
         minus = tf.ones_like(win_q) * -1
         char_starts = ragged_rows.concat_rows([-1, minus, -1, win_char_starts, -1])
         char_ends = ragged_rows.concat_rows([-1, minus, -1, win_char_ends, -1])

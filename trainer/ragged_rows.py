@@ -35,14 +35,19 @@ def merge_inner(rt: tf.RaggedTensor) -> tf.RaggedTensor:
         rt.values.values, tf.gather(rt.values.row_splits, rt.row_splits), validate=False)
 
 
-def first_values(rt: tf.RaggedTensor, keep) -> tf.RaggedTensor:
-    """The first `keep` values of each row: `rt[:, :keep]` for an int `keep` (which slicing
-    builds in few ops), or one int64 per row."""
-    if isinstance(keep, int):
-        return rt[:, :keep]
+def first_values(rt: tf.RaggedTensor, keep: tf.Tensor) -> tf.RaggedTensor:
+    """The first `keep[i]` values of row i (`keep`: int64 [B]). For one count for every row,
+    `rt[:, :n]` builds few ops already."""
     rows, position = row_positions(rt)
     return from_lengths(tf.boolean_mask(rt.values, position < tf.gather(keep, rows)),
                         tf.minimum(rt.row_lengths(), keep))
+
+
+def ones_from(rt: tf.RaggedTensor, start: tf.Tensor) -> tf.RaggedTensor:
+    """int64 ragged shaped like `rt`: 0 before position `start[i]` of row i, 1 from it on (the
+    token type ids of a second segment that starts there)."""
+    rows, position = row_positions(rt)
+    return rt.with_values(tf.cast(position >= tf.gather(start, rows), tf.int64))
 
 
 def concat_rows(parts: Sequence[Union[tf.RaggedTensor, int, str]],

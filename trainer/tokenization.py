@@ -399,7 +399,7 @@ class WordPieceEncoder(tf.Module):
         """
         if max_seq_length < 2:
             raise ValueError(f"max_seq_length must be >= 2, got {max_seq_length}")
-        pieces = ragged_rows.first_values(self.tokenize(texts), max_seq_length - 2)
+        pieces = self.tokenize(texts)[:, : max_seq_length - 2]
         input_ids = ragged_rows.concat_rows([self.cls_id, pieces, self.sep_id])
         return {
             "input_ids": input_ids,
@@ -433,11 +433,9 @@ class WordPieceEncoder(tf.Module):
         second = ragged_rows.first_values(second, keep2)
         input_ids = ragged_rows.concat_rows(
             [self.cls_id, first, self.sep_id, second, self.sep_id])
-        rows, position = ragged_rows.row_positions(input_ids)
-        first_segment = tf.gather(first.row_lengths(), rows) + 2  # [CLS] a [SEP]
         return {
             "input_ids": input_ids,
-            "token_type_ids": input_ids.with_values(
-                tf.cast(position >= first_segment, tf.int64)),
+            # 1 from b on: after [CLS] a [SEP].
+            "token_type_ids": ragged_rows.ones_from(input_ids, first.row_lengths() + 2),
             "attention_mask": tf.ones_like(input_ids),
         }

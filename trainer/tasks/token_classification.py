@@ -155,9 +155,8 @@ class TokenClassificationTask(Task):
         piece_labels = tf.where(is_first, tf.gather(tag_ids, per_word.value_rowids()),
                                 tf.constant(IGNORE_INDEX, tf.int64))
         body = cfg.model.max_seq_length - 2
-        ids = ragged_rows.first_values(ragged_rows.merge_inner(pieces), body)
-        labels = ragged_rows.first_values(
-            ragged_rows.merge_inner(pieces.with_flat_values(piece_labels)), body)
+        ids = ragged_rows.merge_inner(pieces)[:, :body]
+        labels = ragged_rows.merge_inner(pieces.with_flat_values(piece_labels))[:, :body]
         input_ids = _wrap(ids, encoder.cls_id, encoder.sep_id)
         return {
             "input_ids": input_ids.to_sparse(),
