@@ -70,6 +70,7 @@ def run_locally(pipeline) -> None:
     beam_options.apply_in_memory_state_cache(pipeline.beam_pipeline_args or [])
     beam_options.cache_method_signatures()
     beam_options.cache_option_views()
+    beam_options.skip_tfx_sdist_for_local_runs()
     saved_argv = sys.argv
     sys.argv = saved_argv[:1]
     try:

@@ -233,9 +233,11 @@ def test_option_views_are_parsed_once_and_still_share_their_values(monkeypatch, 
 
 
 def test_a_local_run_applies_its_beam_settings(monkeypatch, uncached_signatures,
-                                                uncached_views):
+                                                uncached_views, tfx_dependency_flags):
     import contextlib
     import types as pytypes
+
+    from tfx.utils import dependency_utils
 
     from apache_beam.runners.portability.fn_api_runner import worker_handlers
     from apache_beam.transforms import core
@@ -252,8 +254,65 @@ def test_a_local_run_applies_its_beam_settings(monkeypatch, uncached_signatures,
             seen["cache_mb"] = worker_handlers.STATE_CACHE_SIZE_MB
             seen["signatures"] = getattr(core.get_signature, "cached_per_function", False)
             seen["views"] = getattr(PipelineOptions.view_as, "cached_per_options", False)
+            seen["sdist"] = getattr(dependency_utils.make_beam_dependency_flags,
+                                    "skips_local_runs", False)
 
     monkeypatch.setattr(runner.tfx.orchestration, "LocalDagRunner", FakeRunner)
     monkeypatch.setattr(runner.progress, "component_lines", lambda p: contextlib.nullcontext())
     runner.run_locally(pytypes.SimpleNamespace(beam_pipeline_args=DEFAULT))
-    assert seen == {"cache_mb": 0, "signatures": True, "views": True}
+    assert seen == {"cache_mb": 0, "signatures": True, "views": True, "sdist": True}
+
+
+@pytest.mark.parametrize("args, local", [
+    (DEFAULT, True),
+    ([], True),
+    (beam_options.PRESETS["direct-multiprocess"], True),
+    (["--runner=direct"], True),
+    (beam_options.PRESETS["dataflow"], False),
+    (beam_options.PRESETS["flink"], False),
+    (["--runner", "DataflowRunner"], False),
+])
+def test_runs_locally_reads_the_runner_as_beam_parses_it(args, local):
+    assert beam_options.runs_locally(args) is local
+
+
+@pytest.fixture
+def tfx_dependency_flags(monkeypatch):
+    """TFX's own make_beam_dependency_flags for the test, with the sdist build recorded
+    instead of run; both put back afterwards."""
+    from tfx.utils import dependency_utils
+
+    plain = dependency_utils.make_beam_dependency_flags
+    plain = getattr(plain, "original", plain)
+    monkeypatch.setattr(dependency_utils, "make_beam_dependency_flags", plain)
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package",
+                        lambda: built.append(1) or "/sdist/tfx_ephemeral-1.16.0.tar.gz")
+    return built
+
+
+def _beam_executor_args(args):
+    """The Beam args a TFX Beam executor (StatisticsGen's) ends up with when built with
+    `args`."""
+    from tfx.components.statistics_gen import executor
+
+    context = executor.Executor.Context(beam_pipeline_args=list(args))
+    return executor.Executor(context)._beam_pipeline_args
+
+
+def test_tfx_executors_skip_repackaging_tfx_for_local_runs_only(tfx_dependency_flags):
+    """TFX builds (and leaves in /tmp) an sdist of itself for every Beam executor; a local
+    runner stages nothing, so with the patch only remote runners get it."""
+    built = tfx_dependency_flags
+    assert "--extra_package=/sdist/tfx_ephemeral-1.16.0.tar.gz" in _beam_executor_args(DEFAULT)
+    assert len(built) == 1, "TFX's own behaviour, which the patch changes"
+    assert beam_options.skip_tfx_sdist_for_local_runs()
+    assert beam_options.skip_tfx_sdist_for_local_runs()
+    for args in (DEFAULT, beam_options.PRESETS["direct-multiprocess"]):
+        out = _beam_executor_args(args)
+        assert out[:len(args)] == list(args)
+        assert not any(a.startswith("--extra_package") for a in out)
+    assert len(built) == 1, "no sdist for a local runner"
+    remote = beam_options.PRESETS["dataflow"]
+    assert "--extra_package=/sdist/tfx_ephemeral-1.16.0.tar.gz" in _beam_executor_args(remote)
+    assert len(built) == 2, "a remote runner still gets TFX's package"
