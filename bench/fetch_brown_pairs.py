@@ -39,15 +39,19 @@ _ATTACHED = {",", ".", ";", ":", "?", "!", ")", "''", "'s"}
 def detokenize(words):
     """Brown's word tokens as plain text (quotes as ", no space before punctuation or after an
     opening quote or bracket)."""
-    out, attach_next = [], False
+    return detokenize_with_offsets(words)[0]
+
+
+def detokenize_with_offsets(words):
+    """(detokenize's text, each word's first character in it)."""
+    text, starts, attach_next = "", [], False
     for word in words:
-        text = {"``": '"', "''": '"'}.get(word, word)
-        if out and (attach_next or word in _ATTACHED):
-            out[-1] += text
-        else:
-            out.append(text)
+        if text and not (attach_next or word in _ATTACHED):
+            text += " "
+        starts.append(len(text))
+        text += {"``": '"', "''": '"'}.get(word, word)
         attach_next = word in ("``", "(")
-    return " ".join(out)
+    return text, starts
 
 
 def brown_files(folder: str):
