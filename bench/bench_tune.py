@@ -157,7 +157,7 @@ def main() -> None:
             started = time.time()
             default_score, default_steps = _train_and_score(
                 _seeded(default_side, seed), graph, train_files, eval_files, args.budget)
-            row["default"] = {"accuracy": default_score, "steps": default_steps,
+            row["default"] = {"score": default_score, "steps": default_steps,
                               "seconds": round(time.time() - started)}
         if "tuned" in sides:
             row["tuned"] = _search_and_train(base, seed, tune, graph, train_files, eval_files,
@@ -165,7 +165,7 @@ def main() -> None:
         print(json.dumps({seed: row}), flush=True)
 
     for side in sides:
-        scores = [r[side]["accuracy"] for r in results["seeds"].values()]
+        scores = [r[side]["score"] for r in results["seeds"].values()]
         results[side] = {"mean": statistics.mean(scores),
                          "sd": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                          "min": min(scores), "max": max(scores)}
@@ -196,7 +196,7 @@ def _search_and_train(base, seed: int, tune, graph: str, train_files, eval_files
     left = max(1, budget - spent)
     tuned_score, tuned_steps = _train_and_score(tuned, graph, train_files, eval_files, left)
     shown = lambda values: {k: v for k, v in values.items() if not k.startswith("tuner/")}
-    return {"accuracy": tuned_score, "search_steps": spent, "final_steps": tuned_steps,
+    return {"score": tuned_score, "search_steps": spent, "final_steps": tuned_steps,
             "seconds": round(time.time() - started), "best": shown(best),
             "trial_scores": [t.score for t in trials],
             "trials": [{"score": t.score, **shown(t.hyperparameters.values)} for t in trials]}
