@@ -571,8 +571,8 @@ def validate(config: "PipelineConfig", traits: Any) -> None:
     One ConfigError naming the flag or field, the value and what is allowed. Checked: every
     count (epochs, steps, batch sizes, lengths) is positive, rates are in their ranges, the
     sequence length holds at least the task's shortest input (`traits`: the task's,
-    trainer.tasks.traits(config.task): min_seq_length, strided_windows), the strategy and
-    precision are known."""
+    trainer.tasks.traits(config.task): min_seq_length, strided_windows,
+    chance_bar_needs_baseline), the strategy and precision are known."""
     def need(ok: bool, message: str) -> None:
         if not ok:
             raise ConfigError(message)
@@ -640,6 +640,9 @@ def validate(config: "PipelineConfig", traits: Any) -> None:
          f"eval.chance_confidence must be between 0 and 1, got {e.chance_confidence}")
     need(not (e.require_beat_baseline and not e.simple_baseline),
          "--require-beat-baseline needs the simple baseline (eval.simple_baseline=true)")
+    need(e.simple_baseline or not getattr(traits, "chance_bar_needs_baseline", False),
+         f"eval.simple_baseline=false: the {config.task} task's chance-level rule compares the "
+         "candidate with its simple baseline, which must run")
     opts = config.task_options
     need(opts.doc_stride >= 1, f"--doc-stride must be at least 1, got {opts.doc_stride}")
     need(m.max_seq_length is None or not traits.strided_windows

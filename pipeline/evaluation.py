@@ -58,10 +58,8 @@ def evaluate_and_gate(context: RunContext, label_counts: Mapping[str, int], exam
     task = tasks.create(context)
     bars = task.gate_bars(context, label_counts,
                           label_counts if eval_label_counts is None else eval_label_counts)
-    if any(bar.versus_baseline for bar in bars) and not cfg.eval.simple_baseline:
-        raise pipeline_config.ConfigError(
-            f"eval.simple_baseline=false: the {cfg.task} task's chance-level rule compares the "
-            "candidate with its simple baseline, which must run")
+    # (A bar versus the simple baseline with eval.simple_baseline=false: pipeline_config.validate,
+    # from the task's traits.)
     with_baseline = baseline.has_baseline(cfg) and cfg.eval.simple_baseline
     # (--require-beat-baseline with eval.simple_baseline=false: pipeline_config.validate.)
     if cfg.eval.require_beat_baseline and not with_baseline:

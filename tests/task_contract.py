@@ -214,6 +214,8 @@ def check_contract(cls, fixture: ContractFixture, checkpoint: str, out_dir: str)
         assert config.model_specs and config.metrics_specs
     bars = task.gate_bars(context, counts, counts)
     assert {b.rule for b in bars} == {"absolute bar", "above chance"}
+    # The config check before TensorFlow (pipeline_config.validate) reads the traits.
+    assert any(b.versus_baseline for b in bars) == cls.traits.chance_bar_needs_baseline, cls
     measured = {m.class_name for s in task.eval_config(context, counts).metrics_specs
                 for m in s.metrics}
     assert measured, cls

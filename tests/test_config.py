@@ -186,6 +186,8 @@ NONSENSE = [
     (["--pretrain-steps", "0", "--pretrain-corpus", "c.txt"], "pass --pretrain-steps N"),
     (["--require-beat-baseline", "--set", "eval.simple_baseline=false"],
      "--require-beat-baseline needs the simple baseline"),
+    (["--task", "question-answering", "--set", "eval.simple_baseline=false"],
+     "question-answering task's chance-level rule compares the candidate with its simple"),
 ]
 
 

@@ -151,6 +151,9 @@ MISTAKES = {
         ["not a usable ELECTRA checkpoint", "vocab.txt", "tf_model.h5"]),
     "a file as --checkpoint": (["--train", "{d}/good.csv", "--checkpoint", "{d}/good.csv"],
                                ["is a file, not a directory"]),
+    "QA without the baseline its gate needs": (
+        ["--task", "question-answering", "--set", "eval.simple_baseline=false"],
+        ["eval.simple_baseline=false", "chance-level rule"]),
     "neither a folder nor a hub id": (["--train", "{d}/good.csv", "--checkpoint", "no/such/dir"],
                                       ["no such directory", "'scratch'"]),
 }

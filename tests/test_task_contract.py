@@ -71,3 +71,10 @@ def test_traits_come_from_the_registry_and_drive_the_config_checks():
                 pipeline_config.validate(config, tasks.traits(cls.name))
         else:
             pipeline_config.validate(config, tasks.traits(cls.name))
+        config.model.max_seq_length = None
+        config.eval.simple_baseline = False
+        if cls.traits.chance_bar_needs_baseline:
+            with pytest.raises(pipeline_config.ConfigError, match="eval.simple_baseline=false"):
+                pipeline_config.validate(config, tasks.traits(cls.name))
+        else:
+            pipeline_config.validate(config, tasks.traits(cls.name))

@@ -47,6 +47,10 @@ class Traits:
     strided_windows: bool = False
     # It trains, so --tune has something to search (the Task's tuning_objective).
     tunable: bool = True
+    # Its above-chance rule compares the candidate with the simple baseline's score (a gate bar
+    # with versus_baseline), so the simple baseline must run (eval.simple_baseline=false is
+    # refused). The contract test holds this to the Task's gate_bars.
+    chance_bar_needs_baseline: bool = False
 
 
 BUILTIN_TRAITS: Dict[str, Traits] = {
@@ -57,7 +61,8 @@ BUILTIN_TRAITS: Dict[str, Traits] = {
                                    windowed=True),
     "question-answering": Traits(text_columns=("question_column", "context_column"),
                                  label_column=None, default_max_seq_length=384,
-                                 min_seq_length=8, windowed=True, strided_windows=True),
+                                 min_seq_length=8, windowed=True, strided_windows=True,
+                                 chance_bar_needs_baseline=True),
     "embedding": Traits(label_column=None, tunable=False),
 }
 
