@@ -12,7 +12,7 @@ import pipeline_config
 from components.input_files import InputError, is_tfds, resolve_inputs
 from components.readers.errors import BadInputError
 from components.readers.head import check_head
-from trainer.checkpoint import CheckpointError, check_requested
+from trainer.checkpoint import CheckpointError, check_requested, hub_checkpoint, is_keyword
 from trainer.tasks import input_columns
 from trainer.uris import is_uri
 
@@ -28,11 +28,21 @@ def check(cfg: pipeline_config.PipelineConfig, on_cluster: bool = False,
     """Raises one of ERRORS for a --checkpoint that cannot be one, a --train/--eval that names
     no readable file of a recognised format, or a file without the columns the task reads.
     `on_cluster` (compile): a checkpoint URI is the cluster's to read (pipeline/compiler.py);
-    `read_data=False`: the data files are not read (compile --label-counts)."""
-    if not (on_cluster and is_uri(cfg.model.checkpoint)):
-        check_requested(cfg.model.checkpoint)
-    if not read_data:
-        return
+    `read_data=False`: the data files are not read (compile --label-counts).
+
+    A hub id is fetched last (from the HuggingFace cache, else downloaded; offline it fails at
+    once), except on a cluster, which fetches its own."""
+    checkpoint = cfg.model.checkpoint
+    local = None
+    if not (on_cluster and is_uri(checkpoint)):
+        local = check_requested(checkpoint)
+    if read_data:
+        _check_data(cfg)
+    if not on_cluster and local is None and not is_keyword(checkpoint):
+        hub_checkpoint(checkpoint.strip(), cfg.model.hub_timeout_seconds)
+
+
+def _check_data(cfg: pipeline_config.PipelineConfig) -> None:
     data = cfg.data
     if any(is_tfds(path) or is_uri(path)
            for path in (data.train, data.eval) if path):

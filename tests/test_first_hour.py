@@ -154,6 +154,10 @@ MISTAKES = {
     "QA without the baseline its gate needs": (
         ["--task", "question-answering", "--set", "eval.simple_baseline=false"],
         ["eval.simple_baseline=false", "chance-level rule"]),
+    # Offline (HF_HUB_OFFLINE=1, tests/conftest.py) and not in the HuggingFace cache.
+    "a hub id that cannot be had": (
+        ["--train", "{d}/good.csv", "--checkpoint", "nobody/no-such-electra"],
+        ["could not load nobody/no-such-electra", "--checkpoint PATH", "--checkpoint auto"]),
     "neither a folder nor a hub id": (["--train", "{d}/good.csv", "--checkpoint", "no/such/dir"],
                                       ["no such directory", "'scratch'"]),
 }
@@ -217,6 +221,7 @@ import sys
 import pipeline_config
 from pipeline import precheck
 cfg = pipeline_config.PipelineConfig()
+cfg.model.checkpoint = 'auto'  # (the default, a hub id, is fetched: offline here)
 precheck.check(cfg)
 for train, text in [({str(data / 'reviews.csv')!r}, 'review'),
                     ({str(data / 'reviews.jsonl')!r}, 'review'),

@@ -120,13 +120,26 @@ def resolve_checkpoint(requested: str, *, work_dir: str, model_config: Any,
         path = scratch_checkpoint(texts, work_dir, model_config)
         return ResolvedCheckpoint(path, SCRATCH, requested, True, warning)
 
+    path = hub_checkpoint(requested, timeout)
+    return ResolvedCheckpoint(path, "hub", requested, read_lower_case(path), None)
+
+
+def is_keyword(requested: str) -> bool:
+    """`auto`, `scratch` or `packaged` (any case)."""
+    return (requested or "").strip().lower() in (AUTO, SCRATCH, PACKAGED)
+
+
+def hub_checkpoint(requested: str, timeout: float) -> str:
+    """The local snapshot of the hub id `requested` (from the cache, else downloaded);
+    CheckpointError saying what to pass instead when it cannot be had. TensorFlow-free: the
+    CLI calls it before TensorFlow loads, and the resolution above again (then from the
+    cache)."""
     try:
-        path = from_hub(requested, timeout)
+        return from_hub(requested, timeout)
     except HubUnavailable as e:
         raise CheckpointError(
             f"could not load {requested} from the hub or the local cache: {e}; pass a "
             "local directory with --checkpoint PATH or use --checkpoint auto") from None
-    return ResolvedCheckpoint(path, "hub", requested, read_lower_case(path), None)
 
 
 def check_requested(requested: str) -> Optional[str]:
@@ -139,7 +152,7 @@ def check_requested(requested: str) -> Optional[str]:
         raise CheckpointError(
             "--checkpoint is empty: pass a hub id (e.g. google/electra-small-discriminator), "
             "a local checkpoint directory, 'auto', 'packaged' or 'scratch'")
-    if requested.lower() in (SCRATCH, PACKAGED, AUTO):
+    if is_keyword(requested):
         return None
     local = os.path.abspath(os.path.expanduser(requested))
     if os.path.isdir(local):
