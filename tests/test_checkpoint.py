@@ -3,6 +3,7 @@
 Nothing here reaches the network: the hub tests use HF_HUB_OFFLINE=1 (conftest) or a local
 endpoint that refuses or never answers, and must fail within seconds.
 """
+import contextlib
 import hashlib
 import http.server
 import json
@@ -357,21 +358,28 @@ class _FakeHub(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.timeout(60)
-def test_hub_id_downloads_then_comes_from_the_cache(scratch, tmp_path, monkeypatch, online_hub):
-    source = scratch["resolved"].path
-    _FakeHub.files = {name: open(os.path.join(source, name), "rb").read()
-                      for name in os.listdir(source)}
+@contextlib.contextmanager
+def _fake_hub_serving(checkpoint_dir: str, monkeypatch):
+    """_FakeHub serving `checkpoint_dir`'s files (and PyTorch weights that must not be
+    fetched) at HF_ENDPOINT while inside."""
+    _FakeHub.files = {name: open(os.path.join(checkpoint_dir, name), "rb").read()
+                      for name in os.listdir(checkpoint_dir)}
     _FakeHub.files["model.safetensors"] = b"not fetched: PyTorch weights"
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHub)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
-        resolved = ck.resolve_checkpoint(_FakeHub.repo_id, work_dir=str(tmp_path),
-                                         model_config=_tiny_config(), texts=_no_texts)
+        yield
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_hub_id_downloads_then_comes_from_the_cache(scratch, tmp_path, monkeypatch, online_hub):
+    with _fake_hub_serving(scratch["resolved"].path, monkeypatch):
+        resolved = ck.resolve_checkpoint(_FakeHub.repo_id, work_dir=str(tmp_path),
+                                         model_config=_tiny_config(), texts=_no_texts)
     assert resolved.source == "hub" and resolved.lower_case is True
     assert resolved.path.endswith(os.path.join("snapshots", _FakeHub.sha))
     assert sorted(os.listdir(resolved.path)) == sorted(ck.HUB_FILES)
@@ -457,3 +465,29 @@ def test_vocabulary_respects_size_and_keeps_all_characters():
     assert vocab[:5] == ck.RESERVED_TOKENS
     for char in "abcxyz☃½—!?":
         assert char in vocab and "##" + char in vocab
+
+
+@pytest.mark.timeout(60)
+def test_the_cli_fetches_a_hub_id_before_tensorflow_and_says_so(scratch, tmp_path, monkeypatch,
+                                                                 online_hub, capsys):
+    """pipeline/precheck.py (run before TensorFlow loads) downloads a hub id, saying so; the
+    pipeline's resolution then reads it from the cache."""
+    from pipeline import precheck
+    from pipeline_config import PipelineConfig
+    from trainer import console
+
+    monkeypatch.setattr(console, "_mode", "quiet")  # as while the CLI runs a command
+    cfg = PipelineConfig()
+    cfg.model.checkpoint = _FakeHub.repo_id
+    with _fake_hub_serving(scratch["resolved"].path, monkeypatch):
+        precheck.check(cfg)
+    assert f"Downloading {_FakeHub.repo_id} from http://127.0.0.1:" in capsys.readouterr().out
+
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    resolved = ck.resolve_checkpoint(_FakeHub.repo_id, work_dir=str(tmp_path),
+                                     model_config=_tiny_config(), texts=_no_texts)
+    assert resolved.source == "hub"
+    precheck.check(cfg)  # from the cache, offline
+    assert "Downloading" not in capsys.readouterr().out

@@ -7,6 +7,7 @@ import threading
 import urllib.parse
 from typing import Any, Callable
 
+from trainer import console
 from trainer.checkpoints.files import CONFIG_FILE, TF_WEIGHTS, TOKENIZER_CONFIG_FILE, VOCAB_FILE
 from trainer.checkpoints.files import CheckpointError
 from trainer.checkpoints.validate import validate_checkpoint_dir
@@ -85,6 +86,8 @@ def from_hub(repo_id: str, timeout: float) -> str:
             "installed to use its PyTorch weights")
     try:
         _LOG.info("Downloading %s from %s", repo_id, where)
+        if console.active():  # before TensorFlow loads (pipeline/precheck.py): say why we wait
+            console.say(f"Downloading {repo_id} from {where} ...")
         path = huggingface_hub.snapshot_download(
             # No pinned revision: the download must record refs/main, which the offline
             # cache look-up above (and the next run) resolves.
