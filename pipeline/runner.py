@@ -60,6 +60,15 @@ def check_pretraining(cfg: pipeline_config.PipelineConfig) -> None:
         check_settings(cfg.pretrain)
 
 
+def apply_local_beam_settings(pipeline) -> None:
+    """What a local run sets in Beam and TFX before its components run (the state cache, the
+    cached DoFn signatures and option views, no TFX sdist: pipeline/beam_options.py)."""
+    beam_options.apply_in_memory_state_cache(pipeline.beam_pipeline_args or [])
+    beam_options.cache_method_signatures()
+    beam_options.cache_option_views()
+    beam_options.skip_tfx_sdist_for_local_runs()
+
+
 def run_locally(pipeline) -> None:
     """Runs `pipeline` with LocalDagRunner.
 
@@ -67,10 +76,7 @@ def run_locally(pipeline) -> None:
     arguments leak into Beam (pytest's `-v` is absl's `--verbosity` and swallows the next Beam
     flag). Run with a bare argv; the pipeline's own `beam_pipeline_args` are unaffected.
     """
-    beam_options.apply_in_memory_state_cache(pipeline.beam_pipeline_args or [])
-    beam_options.cache_method_signatures()
-    beam_options.cache_option_views()
-    beam_options.skip_tfx_sdist_for_local_runs()
+    apply_local_beam_settings(pipeline)
     saved_argv = sys.argv
     sys.argv = saved_argv[:1]
     try:

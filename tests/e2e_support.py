@@ -133,6 +133,7 @@ def run_in_process(*args, stop_after=None, summary=False):
     from pipeline import cli, runner
 
     def run_until(pipeline):
+        runner.apply_local_beam_settings(pipeline)  # as runner.run_locally
         saved_argv = sys.argv
         sys.argv = saved_argv[:1]  # as runner.run_locally: pytest's flags are not Beam's
         try:
