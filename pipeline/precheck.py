@@ -30,8 +30,12 @@ def check(cfg: pipeline_config.PipelineConfig, on_cluster: bool = False,
     `on_cluster` (compile): a checkpoint URI is the cluster's to read (pipeline/compiler.py);
     `read_data=False`: the data files are not read (compile --label-counts).
 
-    A hub id is fetched last (from the HuggingFace cache, else downloaded; offline it fails at
-    once), except on a cluster, which fetches its own."""
+    A ML Metadata store given by flag is checked first (its address or file, and the MySQL
+    credentials from the environment); a hub id is fetched last (from the HuggingFace cache,
+    else downloaded; offline it fails at once). On a cluster, both are the cluster's."""
+    if not on_cluster and (cfg.metadata.mysql or cfg.metadata.config_file):
+        from pipeline import metadata_config  # the MySQL address or the config file, credentials
+        metadata_config.connection_config(cfg)
     checkpoint = cfg.model.checkpoint
     local = None
     if not (on_cluster and is_uri(checkpoint)):

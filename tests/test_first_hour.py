@@ -158,6 +158,9 @@ MISTAKES = {
     "a hub id that cannot be had": (
         ["--train", "{d}/good.csv", "--checkpoint", "nobody/no-such-electra"],
         ["could not load nobody/no-such-electra", "--checkpoint PATH", "--checkpoint auto"]),
+    "MySQL metadata without its user": (
+        ["--train", "{d}/good.csv", "--metadata-mysql", "db:3306/m"],
+        ["--metadata-mysql", "ELECTRA_TFX_MYSQL_USER"]),
     "neither a folder nor a hub id": (["--train", "{d}/good.csv", "--checkpoint", "no/such/dir"],
                                       ["no such directory", "'scratch'"]),
 }
