@@ -81,8 +81,7 @@ def in_memory_state_cache_mb(args: Sequence[str]) -> Optional[int]:
     `--max_cache_memory_usage_mb=0` to turn the cache off (apache/beam#30360), but the
     in-memory worker ignores it and always uses 100 MB; so a local run takes the option's
     value, 0 unless given."""
-    runner = _option(args, "--runner")
-    if runner not in (None, "DirectRunner", "direct"):
+    if runner_name(args) not in (None, "DirectRunner", "direct"):
         return None
     if (_option(args, "--direct_running_mode") or "in_memory") != "in_memory":
         return None
@@ -174,12 +173,18 @@ LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunn
                  "FnApiRunner", "InteractiveRunner")
 
 
-def runs_locally(args: Sequence[str]) -> bool:
-    """Whether Beam `args` run on a local runner (the DirectRunner when none is named)."""
+def runner_name(args: Sequence[str]) -> Optional[str]:
+    """The runner Beam `args` name, as Beam parses them (`--runner=X` or `--runner X`); None
+    when none is named (Beam then uses the DirectRunner)."""
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     runner = PipelineOptions(flags=list(args)).view_as(StandardOptions).runner
-    name = runner if isinstance(runner, str) else type(runner).__name__ if runner else None
+    return runner if isinstance(runner, str) else type(runner).__name__ if runner else None
+
+
+def runs_locally(args: Sequence[str]) -> bool:
+    """Whether Beam `args` run on a local runner (the DirectRunner when none is named)."""
+    name = runner_name(args)
     return name is None or name.lower() == "direct" or name in LOCAL_RUNNERS
 
 

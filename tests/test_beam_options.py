@@ -99,6 +99,7 @@ def test_the_in_memory_runner_takes_the_state_cache_size_from_the_options():
     for preset in beam_options.PRESETS.values():
         assert size(preset) is None
     assert size(["--runner=DataflowRunner", "--max_cache_memory_usage_mb=0"]) is None
+    assert size(["--runner", "DataflowRunner"]) is None  # the runner read as Beam reads it
 
 
 def test_a_local_run_reads_side_inputs_without_sizing_them_for_a_cache(monkeypatch):
